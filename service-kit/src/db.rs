@@ -1,0 +1,84 @@
+//! The one door to SQLite. Services write their queries against [`Database`] so the same SQL
+//! runs on Spin's `fermyon:spin/sqlite` inside the component and on a real SQLite file in the
+//! host-target unit tests (feature `rusqlite`).
+
+pub use spin_sdk::sqlite::{Error, QueryResult, Value};
+
+use crate::problem::Problem;
+
+pub trait Database {
+    /// Runs one statement and returns its rows (none for statements without results).
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error>;
+}
+
+impl Database for spin_sdk::sqlite::Connection {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+        spin_sdk::sqlite::Connection::execute(self, sql, params)
+    }
+}
+
+/// Any database failure, seen from a client, is the service being unable to answer right now.
+/// The detail stays generic: SQLite's messages describe our schema, not the client's request.
+pub fn unavailable(error: &Error) -> Problem {
+    eprintln!("database error: {error:?}");
+    Problem::unavailable("The service's database cannot be reached; try again shortly.")
+        .with_header("retry-after", "1")
+}
+
+/// The first column of the first row as an integer, e.g. for `SELECT count(*)` or `RETURNING id`.
+pub fn first_integer(result: &QueryResult) -> Option<i64> {
+    result.rows.first().and_then(|row| row.get::<i64>(0))
+}
+
+#[cfg(any(test, feature = "rusqlite"))]
+mod native {
+    use super::{Database, Error, QueryResult, Value};
+    use spin_sdk::sqlite::RowResult;
+
+    /// Mirrors how Spin's in-process SQLite runs a statement, so the tests see the same results.
+    impl Database for rusqlite::Connection {
+        fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+            let io = |error: rusqlite::Error| Error::Io(error.to_string());
+            let mut statement = self.prepare_cached(sql).map_err(io)?;
+            let columns: Vec<String> = statement
+                .column_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let params = rusqlite::params_from_iter(params.iter().map(to_sql));
+            let rows = statement
+                .query_map(params, |row| {
+                    (0..columns.len())
+                        .map(|index| row.get_ref(index).map(from_sql))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|values| RowResult { values })
+                })
+                .map_err(io)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io)?;
+            Ok(QueryResult { columns, rows })
+        }
+    }
+
+    fn to_sql(value: &Value) -> rusqlite::types::Value {
+        use rusqlite::types::Value as Sql;
+        match value {
+            Value::Integer(i) => Sql::Integer(*i),
+            Value::Real(r) => Sql::Real(*r),
+            Value::Text(t) => Sql::Text(t.clone()),
+            Value::Blob(b) => Sql::Blob(b.clone()),
+            Value::Null => Sql::Null,
+        }
+    }
+
+    fn from_sql(value: rusqlite::types::ValueRef<'_>) -> Value {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            ValueRef::Null => Value::Null,
+        }
+    }
+}

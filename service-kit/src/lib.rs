@@ -1,0 +1,13 @@
+//! Plumbing the two services share: the shape of errors on the wire, reading JSON request
+//! bodies, talking to SQLite through a trait the host target can test, and versioned migrations.
+//!
+//! Nothing here knows about users or posts; each service keeps its own rules.
+
+pub mod body;
+pub mod db;
+pub mod migrate;
+pub mod problem;
+pub mod query;
+pub mod respond;
+
+pub use problem::Problem;

@@ -1,0 +1,216 @@
+//! The user service's vocabulary. Each type's only constructor is `parse`, so holding one
+//! means holding a valid value; handlers never re-check.
+
+use std::fmt;
+
+/// Why a value was refused, worded for the client (it ends up in problem+json `errors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub &'static str);
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Trimmed and lower-cased, so that `Ann@X.org ` and `ann@x.org` are the same account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// RFC 5321 caps a path at 256 octets including the angle brackets.
+    const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(Invalid("must not be empty"));
+        }
+        if email.len() > Self::MAX_LEN {
+            return Err(Invalid("must be at most 254 bytes"));
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Invalid("must not contain spaces or control characters"));
+        }
+        match email.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            {
+                Ok(Self(email))
+            }
+            _ => Err(Invalid("must look like name@example.org")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl UserName {
+    const MAX_CHARS: usize = 50;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(Invalid("must not be empty"));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(Invalid("must be at most 50 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Invalid("must not contain control characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed. Deliberately not `Debug` or `Display`: it must never reach a log.
+pub struct Password(String);
+
+impl Password {
+    const MIN_CHARS: usize = 8;
+    const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(Invalid("must be at least 8 characters"));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(Invalid("must be at most 128 characters"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// A user id as it appears in a path or a query: a positive decimal integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserId(i64);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        const MESSAGE: Invalid = Invalid("must be a positive integer");
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(MESSAGE);
+        }
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Self(id)),
+            _ => Err(MESSAGE),
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// The `ids` of `GET /users?ids=1,2,3`: distinct, at most [`IdList::MAX`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdList(Vec<UserId>);
+
+impl IdList {
+    pub const MAX: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let mut ids = raw
+            .split(',')
+            .map(|part| UserId::parse(part.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Invalid("must be a comma-separated list of positive integers"))?;
+        ids.sort();
+        ids.dedup();
+        if ids.len() > Self::MAX {
+            return Err(Invalid("must list at most 100 ids"));
+        }
+        Ok(Self(ids))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_email_is_trimmed_and_lower_cased() {
+        assert_eq!(Email::parse("  Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
+    }
+
+    #[test]
+    fn an_email_without_a_single_at_sign_and_both_parts_is_rejected() {
+        for raw in ["", "   ", "ann", "@x.org", "ann@", "a@b@c", "a b@c.org", "a\u{0}@c.org"] {
+            assert!(Email::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_email_longer_than_254_bytes_is_rejected() {
+        let long = format!("{}@x.org", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+        let fits = format!("{}@x.org", "a".repeat(248));
+        assert!(Email::parse(&fits).is_ok());
+    }
+
+    #[test]
+    fn a_name_is_1_to_50_characters_counted_as_characters_not_bytes() {
+        assert!(UserName::parse("").is_err());
+        assert!(UserName::parse("   ").is_err());
+        assert_eq!(UserName::parse(" Ann ").unwrap().as_str(), "Ann");
+        assert!(UserName::parse(&"é".repeat(50)).is_ok());
+        assert!(UserName::parse(&"é".repeat(51)).is_err());
+    }
+
+    #[test]
+    fn a_name_with_control_characters_is_rejected() {
+        assert!(UserName::parse("Ann\u{7}").is_err());
+        assert!(UserName::parse("An\nn").is_err());
+    }
+
+    #[test]
+    fn a_password_is_8_to_128_characters() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"p".repeat(128)).is_ok());
+        assert!(Password::parse(&"p".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_user_id_is_a_positive_decimal_integer() {
+        assert_eq!(UserId::parse("42").unwrap().get(), 42);
+        for raw in ["0", "-1", "+1", "1.5", "abc", "", " 1", "9223372036854775808"] {
+            assert!(UserId::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_id_list_is_deduplicated_and_capped_at_100() {
+        let ids: Vec<i64> = IdList::parse("3, 1,3").unwrap().iter().map(UserId::get).collect();
+        assert_eq!(ids, [1, 3]);
+        let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+        assert!(IdList::parse(&hundred.join(",")).is_ok());
+        let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+        assert!(IdList::parse(&too_many.join(",")).is_err());
+    }
+
+    #[test]
+    fn an_id_list_with_an_empty_or_bad_entry_is_rejected() {
+        for raw in ["", "1,,2", "1,x", "0"] {
+            assert!(IdList::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The user service: sign-up and look-up of users. It owns the `users` database and nothing
+//! else; other services learn about users only through this HTTP API.
+
+mod domain;
+mod password;
+mod routes;
+mod store;
+
+use spin_sdk::http::{Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(request: Request) -> Response {
+    let response = routes::handle(&request);
+    service_kit::respond::with_version(response, &service_kit::service_version!())
+}

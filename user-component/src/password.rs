@@ -1,0 +1,52 @@
+//! Password hashing with Argon2id. Only the PHC string is ever stored; it carries its own salt
+//! and parameters, so they can be raised later without breaking existing hashes.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::domain::Password;
+
+/// OWASP's recommended Argon2id setting: 19 MiB of memory, 2 passes, 1 lane.
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("constant parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`, with a fresh salt.
+pub fn hash(password: &Password) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(hasher().hash_password(password.expose(), &salt)?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+
+    use super::*;
+
+    fn password(raw: &str) -> Password {
+        Password::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_hash_verifies_against_its_password_only() {
+        let phc = hash(&password("correct horse")).unwrap();
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(hasher().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(hasher().verify_password(b"wrong horse!", &parsed).is_err());
+    }
+
+    #[test]
+    fn the_hash_is_argon2id_with_owasp_parameters() {
+        let phc = hash(&password("correct horse")).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(!phc.contains("correct horse"));
+    }
+
+    #[test]
+    fn the_same_password_gets_a_different_salt_each_time() {
+        let p = password("correct horse");
+        assert_ne!(hash(&p).unwrap(), hash(&p).unwrap());
+    }
+}

@@ -1,0 +1,173 @@
+//! The HTTP edge of the user service: which handler serves which method and path, and how each
+//! outcome becomes a response. Rules live in `domain`, SQL in `store`.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use service_kit::body::{json_object, Fields};
+use service_kit::db;
+use service_kit::{query, respond, Problem};
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::domain::{Email, IdList, Password, UserId, UserName};
+use crate::{password, store};
+
+pub fn handle(request: &Request) -> Response {
+    route(request).unwrap_or_else(|error| Problem::from(error).into())
+}
+
+/// Everything that can go wrong in a user route, mapped to a response in one place.
+enum UserError {
+    Request(Problem),
+    EmailTaken,
+    NotFound(UserId),
+    Database(db::Error),
+    Hashing,
+}
+
+impl From<Problem> for UserError {
+    fn from(problem: Problem) -> Self {
+        Self::Request(problem)
+    }
+}
+
+impl From<db::Error> for UserError {
+    fn from(error: db::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<UserError> for Problem {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::Request(problem) => problem,
+            UserError::EmailTaken => Problem::new(
+                409,
+                "email-taken",
+                "Email taken",
+                "An account with this email already exists.",
+            ),
+            UserError::NotFound(id) => Problem::not_found(format!("There is no user {}.", id.get())),
+            UserError::Database(error) => db::unavailable(&error),
+            UserError::Hashing => Problem::internal(),
+        }
+    }
+}
+
+fn route(request: &Request) -> Result<Response, UserError> {
+    let rest = request.path().strip_prefix("/users").unwrap_or_default();
+    let method = request.method();
+    match rest.trim_start_matches('/') {
+        "" => match method {
+            Method::Get => list(request),
+            Method::Post => sign_up(request),
+            _ => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
+        },
+        "health" => match method {
+            Method::Get => health(),
+            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
+        },
+        id if !id.contains('/') => match method {
+            Method::Get => get_one(id),
+            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
+        },
+        _ => Err(Problem::not_found("No such resource.").into()),
+    }
+}
+
+/// The account as its owner sees it right after sign-up.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Account<'a> {
+    id: i64,
+    email: &'a str,
+    name: &'a str,
+    created_at: &'a str,
+}
+
+/// What anyone may learn about a user: no email, never a password hash.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicUser<'a> {
+    id: i64,
+    name: &'a str,
+    created_at: &'a str,
+}
+
+impl<'a> From<&'a store::User> for PublicUser<'a> {
+    fn from(user: &'a store::User) -> Self {
+        Self {
+            id: user.id,
+            name: &user.name,
+            created_at: &user.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UserList<'a> {
+    users: Vec<PublicUser<'a>>,
+}
+
+struct SignUp {
+    email: Email,
+    name: UserName,
+    password: Password,
+}
+
+fn parse_sign_up(object: Map<String, Value>) -> Result<SignUp, Problem> {
+    let mut fields = Fields::new(object, &["email", "name", "password"]);
+    let email = fields.string("email", Email::parse);
+    let name = fields.string("name", UserName::parse);
+    let password = fields.string("password", Password::parse);
+    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+        return Err(fields.into_problem());
+    };
+    fields.finish()?;
+    Ok(SignUp {
+        email,
+        name,
+        password,
+    })
+}
+
+fn sign_up(request: &Request) -> Result<Response, UserError> {
+    let sign_up = parse_sign_up(json_object(request)?)?;
+    let db = store::connect()?;
+    let hash = password::hash(&sign_up.password).map_err(|_| UserError::Hashing)?;
+    let user = store::insert_user(&db, &sign_up.email, &sign_up.name, &hash)?
+        .ok_or(UserError::EmailTaken)?;
+    let account = Account {
+        id: user.id,
+        email: &user.email,
+        name: &user.name,
+        created_at: &user.created_at,
+    };
+    Ok(respond::created(&format!("/users/{}", user.id), &account))
+}
+
+fn get_one(raw_id: &str) -> Result<Response, UserError> {
+    let id = UserId::parse(raw_id)
+        .map_err(|invalid| Problem::bad_request(format!("The user id {invalid}.")))?;
+    let db = store::connect()?;
+    let user = store::find_user(&db, id)?.ok_or(UserError::NotFound(id))?;
+    Ok(respond::json(200, &PublicUser::from(&user)))
+}
+
+fn list(request: &Request) -> Result<Response, UserError> {
+    let raw = query::param(request, "ids").ok_or_else(|| {
+        Problem::bad_request("Pass the users to look up as `?ids=1,2,3`.")
+    })?;
+    let ids = IdList::parse(&raw)
+        .map_err(|invalid| Problem::bad_request(format!("`ids` {invalid}.")))?;
+    let db = store::connect()?;
+    let users = store::find_users(&db, &ids)?;
+    let users = users.iter().map(PublicUser::from).collect();
+    Ok(respond::json(200, &UserList { users }))
+}
+
+fn health() -> Result<Response, UserError> {
+    let db = store::connect()?;
+    store::ping(&db)?;
+    Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
+}
+

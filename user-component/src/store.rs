@@ -1,0 +1,156 @@
+//! The `users` database: its schema and the named queries the routes use. The SQL lives here
+//! and nowhere else.
+
+use service_kit::db::{first_integer, Database, Error, QueryResult, Value};
+
+use crate::domain::{Email, IdList, UserId, UserName};
+
+/// The label this component is granted in `spin.toml`; it can open no other database.
+pub const DATABASE: &str = "users";
+
+/// Append-only: entry `i` moves the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // AUTOINCREMENT: an id is never handed out twice, even after a delete, because other
+    // services keep user ids in their own data.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    )",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// Opens this service's database and brings its schema up to date.
+pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
+    let connection = spin_sdk::sqlite::Connection::open(DATABASE)?;
+    service_kit::migrate::migrate(&connection, MIGRATIONS)?;
+    Ok(connection)
+}
+
+/// Inserts a user; `None` when the email is taken. The unique constraint decides, in one
+/// statement, so two sign-ups racing for one email cannot both win.
+pub fn insert_user(
+    db: &impl Database,
+    email: &Email,
+    name: &UserName,
+    password_hash: &str,
+) -> Result<Option<User>, Error> {
+    let result = db.execute(
+        "INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)
+         ON CONFLICT (email) DO NOTHING
+         RETURNING id, email, name, created_at",
+        &[
+            Value::Text(email.as_str().to_owned()),
+            Value::Text(name.as_str().to_owned()),
+            Value::Text(password_hash.to_owned()),
+        ],
+    )?;
+    Ok(users(&result).into_iter().next())
+}
+
+pub fn find_user(db: &impl Database, id: UserId) -> Result<Option<User>, Error> {
+    let result = db.execute(
+        "SELECT id, email, name, created_at FROM users WHERE id = ?",
+        &[Value::Integer(id.get())],
+    )?;
+    Ok(users(&result).into_iter().next())
+}
+
+/// The users among `ids` that exist, in id order. One statement whatever the number of ids.
+pub fn find_users(db: &impl Database, ids: &IdList) -> Result<Vec<User>, Error> {
+    let ids: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
+    let result = db.execute(
+        "SELECT id, email, name, created_at FROM users
+         WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        &[Value::Text(format!("[{}]", ids.join(",")))],
+    )?;
+    Ok(users(&result))
+}
+
+/// Proves the database answers and holds our schema.
+pub fn ping(db: &impl Database) -> Result<(), Error> {
+    let result = db.execute("SELECT count(*) FROM users WHERE id = 0", &[])?;
+    match first_integer(&result) {
+        Some(_) => Ok(()),
+        None => Err(Error::Io("health query returned no row".to_owned())),
+    }
+}
+
+fn users(result: &QueryResult) -> Vec<User> {
+    result
+        .rows()
+        .filter_map(|row| {
+            Some(User {
+                id: row.get("id")?,
+                email: row.get::<&str>("email")?.to_owned(),
+                name: row.get::<&str>("name")?.to_owned(),
+                created_at: row.get::<&str>("created_at")?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("users.db")).unwrap();
+        service_kit::migrate::migrate(&db, MIGRATIONS).unwrap();
+        (dir, db)
+    }
+
+    fn sign_up(db: &rusqlite::Connection, email: &str) -> Option<User> {
+        let email = Email::parse(email).unwrap();
+        let name = UserName::parse("Ann").unwrap();
+        insert_user(db, &email, &name, "$argon2id$fake").unwrap()
+    }
+
+    #[test]
+    fn a_new_user_gets_an_id_and_an_rfc3339_utc_timestamp() {
+        let (_dir, db) = database();
+        let user = sign_up(&db, "ann@example.org").unwrap();
+        assert_eq!(user.id, 1);
+        assert_eq!(user.email, "ann@example.org");
+        assert_eq!(user.created_at.len(), "2026-01-01T00:00:00Z".len());
+        assert!(user.created_at.ends_with('Z'));
+    }
+
+    #[test]
+    fn a_taken_email_inserts_nothing() {
+        let (_dir, db) = database();
+        assert!(sign_up(&db, "ann@example.org").is_some());
+        assert!(sign_up(&db, "ANN@example.org ").is_none());
+        let count: i64 = db
+            .query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn users_are_found_by_id_and_by_list() {
+        let (_dir, db) = database();
+        let ann = sign_up(&db, "ann@example.org").unwrap();
+        let bob = sign_up(&db, "bob@example.org").unwrap();
+        assert_eq!(find_user(&db, UserId::parse("2").unwrap()).unwrap(), Some(bob.clone()));
+        assert_eq!(find_user(&db, UserId::parse("9").unwrap()).unwrap(), None);
+        let found = find_users(&db, &IdList::parse("9,2,1").unwrap()).unwrap();
+        assert_eq!(found, vec![ann, bob]);
+    }
+
+    #[test]
+    fn ping_answers_on_a_migrated_database() {
+        let (_dir, db) = database();
+        assert!(ping(&db).is_ok());
+    }
+}
