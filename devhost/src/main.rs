@@ -1,1 +1,94 @@
-fn main() {}
+//! devhost: runs this app's `spin.toml` on wasmtime with the Spin semantics the app relies on,
+//! for tests and for machines without Spin. Its flags are `spin up`'s.
+
+mod app;
+mod bindings;
+mod component_output;
+mod loader;
+mod manifest;
+mod outbound_http;
+mod routes;
+mod runtime_config;
+mod server;
+mod sqlite;
+mod state;
+mod variables;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use crate::app::{App, AppOptions};
+use crate::runtime_config::Location;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Run this Spin app on wasmtime, the way `spin up` would.")]
+struct Cli {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Where the SQLite labels live (Spin does not look for this file on its own either).
+    #[arg(long, env = "RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
+    /// The address to serve on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Run only these components (repeatable), as `spin up --component-id`.
+    #[arg(long = "component-id")]
+    component_ids: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let options = AppOptions {
+        manifest: cli.manifest,
+        runtime_config: cli.runtime_config_file,
+        component_ids: cli.component_ids,
+    };
+    let engine = engine()?;
+    let app = App::load(engine, &options)?;
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
+    print_banner(&app, listener.local_addr()?);
+    server::serve(app, listener).await
+}
+
+fn engine() -> Result<wasmtime::Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    Ok(wasmtime::Engine::new(&config)?)
+}
+
+/// What `spin up` prints, plus where each database file is.
+fn print_banner(app: &App, addr: SocketAddr) {
+    println!("Serving http://{addr}");
+    println!("Available Routes:");
+    for (route, component) in app.router().describe() {
+        println!("  {component}: http://{addr}{route}");
+    }
+    println!("Databases:");
+    for id in app.component_ids() {
+        let Some(component) = app.component(id) else { continue };
+        for label in &component.labels {
+            let place = match app.databases().location(label) {
+                Some(Location::File(path)) => path.display().to_string(),
+                Some(Location::Memory) => "in memory".to_owned(),
+                None => "undefined".to_owned(),
+            };
+            println!("  {id}: {label} -> {place}");
+        }
+    }
+}

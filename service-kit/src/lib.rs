@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod db;
+pub mod id;
 pub mod migrate;
 pub mod problem;
 pub mod query;

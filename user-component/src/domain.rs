@@ -1,17 +1,7 @@
 //! The user service's vocabulary. Each type's only constructor is `parse`, so holding one
 //! means holding a valid value; handlers never re-check.
 
-use std::fmt;
-
-/// Why a value was refused, worded for the client (it ends up in problem+json `errors`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub &'static str);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
+pub use service_kit::body::Invalid;
 
 /// Trimmed and lower-cased, so that `Ann@X.org ` and `ann@x.org` are the same account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,14 +91,9 @@ pub struct UserId(i64);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        const MESSAGE: Invalid = Invalid("must be a positive integer");
-        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(MESSAGE);
-        }
-        match raw.parse::<i64>() {
-            Ok(id) if id > 0 => Ok(Self(id)),
-            _ => Err(MESSAGE),
-        }
+        service_kit::id::positive(raw)
+            .map(Self)
+            .ok_or(Invalid("must be a positive integer"))
     }
 
     pub fn get(self) -> i64 {
@@ -187,14 +172,6 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"p".repeat(128)).is_ok());
         assert!(Password::parse(&"p".repeat(129)).is_err());
-    }
-
-    #[test]
-    fn a_user_id_is_a_positive_decimal_integer() {
-        assert_eq!(UserId::parse("42").unwrap().get(), 42);
-        for raw in ["0", "-1", "+1", "1.5", "abc", "", " 1", "9223372036854775808"] {
-            assert!(UserId::parse(raw).is_err(), "{raw:?}");
-        }
     }
 
     #[test]

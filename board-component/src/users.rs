@@ -1,0 +1,192 @@
+//! The board service's only source of truth about users: the user service's HTTP API.
+//!
+//! Calls go through `wasi:http/outgoing-handler` directly rather than `spin_sdk::http::send`
+//! because only the former takes request options, and a short timeout is what keeps board
+//! answering when the user service hangs. Spin honours `connect-timeout` and
+//! `first-byte-timeout` (crates/factor-outbound-http/src/wasi.rs).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasi::io::streams::StreamError;
+
+use crate::domain::Id;
+
+/// The Spin variable holding the user service's base URL.
+const URL_VARIABLE: &str = "user_service_url";
+/// Each phase of a call (connecting, waiting for the first byte, between later bytes) is
+/// bounded by this; a hung user service costs a board request at most about twice this.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The user service's answers are small; anything larger is not an answer we understand.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// What board may show about a post's author.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Author {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The user service could not give an answer; the reason is for the log, not the client.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+#[derive(Deserialize)]
+struct UserList {
+    users: Vec<Author>,
+}
+
+/// The author with `id`: `Ok(None)` when the user service says there is no such user.
+pub fn find(id: Id) -> Result<Option<Author>, Unavailable> {
+    let (status, body) = get(&format!("/users/{}", id.get()))?;
+    match status {
+        200 => decode(&body).map(Some),
+        404 => Ok(None),
+        other => Err(Unavailable(format!("user service answered {other}"))),
+    }
+}
+
+/// The authors among `ids` that exist, in one call, keyed by id.
+pub fn find_many(ids: &[Id]) -> Result<HashMap<i64, Author>, Unavailable> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
+    let (status, body) = get(&format!("/users?ids={}", list.join(",")))?;
+    if status != 200 {
+        return Err(Unavailable(format!("user service answered {status}")));
+    }
+    let list: UserList = decode(&body)?;
+    Ok(list.users.into_iter().map(|user| (user.id, user)).collect())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Unavailable> {
+    serde_json::from_slice(body).map_err(|e| Unavailable(format!("unreadable answer: {e}")))
+}
+
+fn get(path_and_query: &str) -> Result<(u16, Vec<u8>), Unavailable> {
+    let base = spin_sdk::variables::get(URL_VARIABLE)
+        .map_err(|e| Unavailable(format!("variable {URL_VARIABLE}: {e}")))?;
+    let target = Target::parse(&base)?;
+    let response = send(&target, path_and_query)?;
+    let status = response.status();
+    let body = read_body(&response)?;
+    Ok((status, body))
+}
+
+/// The parts of `user_service_url` a request needs.
+#[derive(Debug)]
+struct Target {
+    scheme: Scheme,
+    authority: String,
+    base_path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, Unavailable> {
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (Scheme::Https, rest)
+        } else {
+            return Err(Unavailable(format!("{URL_VARIABLE} must start with http:// or https://")));
+        };
+        let (authority, base_path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            return Err(Unavailable(format!("{URL_VARIABLE} has no host")));
+        }
+        Ok(Self {
+            scheme,
+            authority: authority.to_owned(),
+            base_path: base_path.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Unavailable> {
+    let failed = |what: &str| Unavailable(format!("building the request: {what}"));
+    let headers = Fields::from_list(&[("accept".to_owned(), b"application/json".to_vec())])
+        .map_err(|_| failed("headers"))?;
+    let request = OutgoingRequest::new(headers);
+    request.set_method(&Method::Get).map_err(|_| failed("method"))?;
+    request.set_scheme(Some(&target.scheme)).map_err(|_| failed("scheme"))?;
+    request
+        .set_authority(Some(&target.authority))
+        .map_err(|_| failed("authority"))?;
+    let path = format!("{}{path_and_query}", target.base_path);
+    request
+        .set_path_with_query(Some(&path))
+        .map_err(|_| failed("path"))?;
+    let body = request.body().map_err(|_| failed("body"))?;
+
+    let timeout = Some(CALL_TIMEOUT.as_nanos() as u64);
+    let options = RequestOptions::new();
+    // A host may not support a given timeout; the call still happens, just less bounded.
+    let _ = options.set_connect_timeout(timeout);
+    let _ = options.set_first_byte_timeout(timeout);
+    let _ = options.set_between_bytes_timeout(timeout);
+
+    let pending = outgoing_handler::handle(request, Some(options))
+        .map_err(|e| Unavailable(format!("sending: {e:?}")))?;
+    OutgoingBody::finish(body, None).map_err(|e| Unavailable(format!("sending: {e:?}")))?;
+    // The handler serves one request at a time, so blocking here holds nothing else up.
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(Unavailable(format!("calling the user service: {code:?}"))),
+        _ => Err(Unavailable("the response was lost".to_owned())),
+    }
+}
+
+fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, Unavailable> {
+    let lost = || Unavailable("the response body was lost".to_owned());
+    let body = response.consume().map_err(|_| lost())?;
+    let stream = body.stream().map_err(|_| lost())?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(Unavailable(format!("reading the answer: {}", e.to_debug_string())))
+            }
+        }
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(Unavailable("the answer is too large".to_owned()));
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chaining_url_is_split_into_scheme_and_host() {
+        let target = Target::parse("http://user-component.spin.internal").unwrap();
+        assert!(matches!(target.scheme, Scheme::Http));
+        assert_eq!(target.authority, "user-component.spin.internal");
+        assert_eq!(target.base_path, "");
+    }
+
+    #[test]
+    fn a_url_with_a_port_and_a_base_path_keeps_both() {
+        let target = Target::parse("https://users.example.org:8443/api/").unwrap();
+        assert!(matches!(target.scheme, Scheme::Https));
+        assert_eq!(target.authority, "users.example.org:8443");
+        assert_eq!(target.base_path, "/api");
+    }
+
+    #[test]
+    fn a_url_without_a_known_scheme_or_host_is_refused() {
+        assert!(Target::parse("user-component.spin.internal").is_err());
+        assert!(Target::parse("ftp://x").is_err());
+        assert!(Target::parse("http://").is_err());
+    }
+}

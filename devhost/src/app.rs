@@ -1,0 +1,296 @@
+//! The running app: its components, compiled once and pre-instantiated, the router in front
+//! of them, and the per-request instantiation that serves each request with a fresh instance.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use hyper::body::Body;
+use tokio::sync::oneshot;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::WasiHttpView;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::component_output::ComponentOutput;
+use crate::manifest::{Manifest, Route};
+use crate::outbound_http::{self, AllowedHosts, Outbound};
+use crate::routes::{RouteMatch, Router};
+use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::{Databases, SqliteGrant};
+use crate::state::RequestState;
+use crate::variables::{AppVariables, ComponentVariables};
+use crate::{bindings, loader};
+
+/// What to run: the `spin up` options devhost shares with Spin.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    /// Empty means every component.
+    pub component_ids: Vec<String>,
+}
+
+/// A component ready to serve: compiled, linked, and with its grants resolved.
+pub struct ServedComponent {
+    pub id: String,
+    pub source: PathBuf,
+    pub labels: Vec<String>,
+    pre: ProxyPre<RequestState>,
+    sqlite: SqliteGrant,
+    variables: ComponentVariables,
+    allowed_hosts: Arc<AllowedHosts>,
+}
+
+pub struct App {
+    engine: Engine,
+    linker: Linker<RequestState>,
+    router: Router,
+    /// Each slot can be replaced while requests still run on the previous one (see `swap`).
+    components: BTreeMap<String, RwLock<Arc<ServedComponent>>>,
+    databases: Arc<Databases>,
+}
+
+/// A response ready for hyper, and whichever component produced it (for the log).
+pub type Response = hyper::Response<HyperOutgoingBody>;
+
+impl App {
+    pub fn load(engine: Engine, options: &AppOptions) -> Result<Arc<Self>> {
+        let manifest = Manifest::load(&options.manifest)?;
+        let manifest_dir = options.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let runtime_config = match &options.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::default(),
+        };
+        let cwd = std::env::current_dir()?;
+        let databases = Arc::new(Databases::resolve(&runtime_config, &manifest_dir, &cwd)?);
+        let variables = AppVariables::resolve(&manifest.variables, |key| std::env::var(key).ok())?;
+        let selected = select(&manifest, &options.component_ids)?;
+        let linker = linker(&engine)?;
+
+        let mut components = BTreeMap::new();
+        for id in &selected {
+            let declared = &manifest.component[*id];
+            databases.check_labels(id, &declared.sqlite_databases)?;
+            if !options.component_ids.is_empty() {
+                outbound_http::check_selected_chaining(id, &declared.allowed_outbound_hosts, &selected)?;
+            }
+            databases.prepare_files(&declared.sqlite_databases)?;
+            let source = declared.source_path(&manifest_dir);
+            let served = ServedComponent {
+                id: id.to_string(),
+                pre: prepare(&engine, &linker, &source).with_context(|| format!("component `{id}`"))?,
+                source,
+                labels: declared.sqlite_databases.clone(),
+                sqlite: SqliteGrant {
+                    databases: databases.clone(),
+                    labels: Arc::new(declared.sqlite_databases.iter().cloned().collect::<HashSet<_>>()),
+                },
+                variables: variables.for_component(&declared.variables)?,
+                allowed_hosts: Arc::new(AllowedHosts::parse(&declared.allowed_outbound_hosts, &variables)?),
+            };
+            components.insert(id.to_string(), RwLock::new(Arc::new(served)));
+        }
+
+        let routes = manifest
+            .trigger
+            .http
+            .iter()
+            .filter(|trigger| selected.contains(&trigger.component.as_str()))
+            .map(|trigger| match &trigger.route {
+                Route::Path(path) => (trigger.component.as_str(), Some(path.as_str())),
+                Route::Private { .. } => (trigger.component.as_str(), None),
+            });
+        let router = Router::build(routes)?;
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            router,
+            components,
+            databases,
+        }))
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn databases(&self) -> &Databases {
+        &self.databases
+    }
+
+    /// The component now serving `id`.
+    pub fn component(&self, id: &str) -> Option<Arc<ServedComponent>> {
+        let slot = self.components.get(id)?;
+        Some(slot.read().expect("slot lock is never poisoned").clone())
+    }
+
+    pub fn component_ids(&self) -> impl Iterator<Item = &str> {
+        self.components.keys().map(String::as_str)
+    }
+
+    /// Compiles the component's current `.wasm` and, if that works, serves new requests with it.
+    /// Requests already running keep the instance they started on.
+    pub fn reload(&self, id: &str) -> Result<()> {
+        let slot = self.components.get(id).with_context(|| format!("no component `{id}`"))?;
+        let current = self.component(id).expect("slot exists");
+        let pre = prepare(&self.engine, &self.linker, &current.source)?;
+        let next = ServedComponent {
+            id: current.id.clone(),
+            source: current.source.clone(),
+            labels: current.labels.clone(),
+            pre,
+            sqlite: current.sqlite.clone(),
+            variables: current.variables.clone(),
+            allowed_hosts: current.allowed_hosts.clone(),
+        };
+        *slot.write().expect("slot lock is never poisoned") = Arc::new(next);
+        Ok(())
+    }
+
+    /// Serves a request from outside: route it, add Spin's headers, run the component.
+    pub async fn handle_external<B>(
+        self: &Arc<Self>,
+        mut request: hyper::Request<B>,
+        client_addr: SocketAddr,
+    ) -> Result<Option<(String, Response)>>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<ErrorCode>,
+    {
+        let Some(route) = self.router.route(request.uri().path()) else {
+            return Ok(None);
+        };
+        let component = self.component(&route.component).context("routed to a missing component")?;
+        add_spin_headers(&mut request, &route, &client_addr.to_string());
+        let response = self.invoke(&component, request).await?;
+        Ok(Some((route.component, response)))
+    }
+
+    /// Serves a service-chaining request in process, as Spin does for `*.spin.internal`.
+    pub async fn handle_chained(
+        self: &Arc<Self>,
+        component_id: &str,
+        mut request: hyper::Request<HyperOutgoingBody>,
+    ) -> Result<Response, ErrorCode> {
+        let Some(component) = self.component(component_id) else {
+            tracing::warn!(component_id, "service chaining to a component that is not running");
+            return Err(ErrorCode::DestinationNotFound);
+        };
+        // Spin drops a chaining Host header, so the callee sees `localhost` in its full URL.
+        request.headers_mut().remove(hyper::header::HOST);
+        let route = RouteMatch::chained(component_id, request.uri().path());
+        add_spin_headers(&mut request, &route, "0.0.0.0:0");
+        let started = std::time::Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        match self.invoke(&component, request).await {
+            Ok(response) => {
+                crate::server::log_request(component_id, &method, &path, response.status(), started, true);
+                Ok(response)
+            }
+            Err(error) => {
+                tracing::error!(component_id, "chained request failed: {error:#}");
+                Err(ErrorCode::InternalError(Some(error.to_string())))
+            }
+        }
+    }
+
+    /// Runs one request on a fresh instance of `component`.
+    async fn invoke<B>(self: &Arc<Self>, component: &ServedComponent, request: hyper::Request<B>) -> Result<Response>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<ErrorCode>,
+    {
+        let output = ComponentOutput::new(&component.id);
+        let state = RequestState {
+            wasi: WasiCtx::builder().stdout(output.clone()).stderr(output).build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            sqlite: component.sqlite.clone(),
+            variables: component.variables.clone(),
+            outbound: Outbound {
+                allowed: component.allowed_hosts.clone(),
+                app: Arc::downgrade(self),
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        let (sender, receiver) = oneshot::channel();
+        let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = component.pre.clone();
+        // The guest runs in its own task: it may keep streaming the body after the head is sent.
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => bail!("component answered with an error: {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => bail!("component never set a response"),
+                Ok(Err(trap)) => Err(anyhow::Error::from(trap).context("component trapped")),
+                Err(join) => Err(join.into()),
+            },
+        }
+    }
+}
+
+/// Which components run: all, or those named by `--component-id`.
+fn select<'a>(manifest: &'a Manifest, ids: &'a [String]) -> Result<Vec<&'a str>> {
+    if ids.is_empty() {
+        return Ok(manifest.component.keys().map(String::as_str).collect());
+    }
+    for id in ids {
+        if !manifest.component.contains_key(id) {
+            bail!("--component-id {id}: no such component in the manifest");
+        }
+    }
+    Ok(ids.iter().map(String::as_str).collect())
+}
+
+fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::SpinHost::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// Compile and pre-instantiate: the work done once per component, not once per request.
+fn prepare(engine: &Engine, linker: &Linker<RequestState>, source: &Path) -> Result<ProxyPre<RequestState>> {
+    let component = loader::compile(engine, source)?;
+    let pre = linker.instantiate_pre(&component)?;
+    Ok(ProxyPre::new(pre)?)
+}
+
+/// Spin replaces the request's headers with the client's headers plus its own `spin-*` ones.
+fn add_spin_headers<B>(request: &mut hyper::Request<B>, route: &RouteMatch, client_addr: &str) {
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let scheme = request.uri().scheme_str().unwrap_or("http");
+    let full_url = format!("{scheme}://{host}{path_and_query}");
+    for (name, value) in route.spin_headers(&full_url, client_addr) {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(&value),
+        ) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+}

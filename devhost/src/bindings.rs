@@ -1,0 +1,11 @@
+//! Host-side bindings for the Spin interfaces, generated from `wit/` (world `spin-host`), which
+//! must match the `fermyon:spin@2.0.0` WIT that ships in spin-sdk 5.2 exactly.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "users-and-boards:services/spin-host",
+    imports: { default: trappable },
+    with: {
+        "fermyon:spin/sqlite.connection": crate::sqlite::Connection,
+    },
+});

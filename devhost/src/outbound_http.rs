@@ -1,0 +1,251 @@
+//! Outbound HTTP for components (`wasi:http/outgoing-handler`): `allowed_outbound_hosts`
+//! enforced as Spin does (crates/factor-outbound-networking), and service chaining, where
+//! `http://<component-id>.spin.internal/...` is served in process by that component
+//! (crates/trigger-http/src/outbound_http.rs).
+
+use std::sync::{Arc, Weak};
+
+use anyhow::{bail, Context, Result};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::p2::{default_send_request, HttpResult, WasiHttpHooks};
+
+use crate::app::App;
+use crate::variables::AppVariables;
+
+/// The host suffix that marks a service-chaining request.
+pub const CHAINING_SUFFIX: &str = ".spin.internal";
+
+/// One entry of `allowed_outbound_hosts`, after its templates are expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostRule {
+    /// `None` is `*`.
+    scheme: Option<String>,
+    host: HostPattern,
+    /// `None` is `*`.
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    Any,
+    /// `*.example.org`: any subdomain.
+    Subdomains(String),
+    Exact(String),
+}
+
+/// The hosts one component may call.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedHosts(Vec<HostRule>);
+
+impl AllowedHosts {
+    pub fn parse(entries: &[String], variables: &AppVariables) -> Result<Self> {
+        entries
+            .iter()
+            .map(|entry| {
+                let expanded = variables.expand(entry)?;
+                parse_rule(&expanded).with_context(|| format!("allowed_outbound_hosts entry `{entry}`"))
+            })
+            .collect::<Result<_>>()
+            .map(Self)
+    }
+
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else { return false };
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let Some(port) = uri.port_u16().or_else(|| default_port(scheme)) else { return false };
+        self.0.iter().any(|rule| {
+            rule.scheme.as_deref().is_none_or(|s| s == scheme)
+                && rule.port.is_none_or(|p| p == port)
+                && match &rule.host {
+                    HostPattern::Any => true,
+                    HostPattern::Subdomains(domain) => host
+                        .strip_suffix(domain.as_str())
+                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+                    HostPattern::Exact(exact) => host.eq_ignore_ascii_case(exact),
+                }
+        })
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// `scheme://host[:port]`, where scheme, host and port may be `*` and host may be `*.domain`.
+fn parse_rule(entry: &str) -> Result<HostRule> {
+    let Some((scheme, rest)) = entry.split_once("://") else {
+        bail!("expected scheme://host[:port]");
+    };
+    let rest = rest.trim_end_matches('/');
+    if rest.contains('/') {
+        bail!("must not have a path");
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        // `[::1]` has colons of its own; only a suffix after the bracket is a port.
+        Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let scheme = (scheme != "*").then(|| scheme.to_ascii_lowercase());
+    let port = match port {
+        Some("*") => None,
+        Some(port) => Some(port.parse().with_context(|| format!("bad port `{port}`"))?),
+        None => match &scheme {
+            Some(scheme) => Some(default_port(scheme).with_context(|| format!("`{scheme}` needs an explicit port"))?),
+            None => None,
+        },
+    };
+    let host = match host {
+        "" => bail!("has no host"),
+        "*" => HostPattern::Any,
+        host => match host.strip_prefix("*.") {
+            Some(domain) => HostPattern::Subdomains(format!(".{}", domain.to_ascii_lowercase())),
+            None => HostPattern::Exact(host.to_ascii_lowercase()),
+        },
+    };
+    Ok(HostRule { scheme, host, port })
+}
+
+/// The component a chaining host names: `user-component.spin.internal` names `user-component`.
+pub fn chaining_target(host: &str) -> Option<&str> {
+    host.strip_suffix(CHAINING_SUFFIX).filter(|id| !id.is_empty() && !id.contains('.'))
+}
+
+/// Spin's start-up rule when only some components run (`--component-id`): a selected
+/// component may not list a chaining host for an unselected one, nor `*.spin.internal`.
+/// Templated entries are not checked, as in Spin; that is why board finds user through the
+/// `user_service_url` variable.
+pub fn check_selected_chaining(component: &str, raw_entries: &[String], selected: &[&str]) -> Result<()> {
+    for entry in raw_entries.iter().filter(|entry| !entry.contains("{{")) {
+        let host = entry.split_once("://").map_or(entry.as_str(), |(_, rest)| rest);
+        let host = host.split([':', '/']).next().unwrap_or_default();
+        if host == "*.spin.internal" {
+            bail!("Selected component '{component}' cannot use wildcard service chaining: allowed_outbound_hosts = [\"{entry}\"]");
+        }
+        if let Some(target) = chaining_target(host) {
+            if !selected.contains(&target) {
+                bail!("Selected component '{component}' cannot use service chaining to unselected component: allowed_outbound_hosts = [\"{entry}\"]");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `wasi:http` hooks of one request's store: the policy of the calling component and a
+/// way back into the app for chained calls.
+pub struct Outbound {
+    pub allowed: Arc<AllowedHosts>,
+    /// Weak: a store must not keep the app alive.
+    pub app: Weak<App>,
+}
+
+impl WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        if !self.allowed.allows(request.uri()) {
+            tracing::warn!(uri = %request.uri(), "outbound request denied by allowed_outbound_hosts");
+            return Ok(HostFutureIncomingResponse::ready(Ok(Err(ErrorCode::HttpRequestDenied))));
+        }
+        let target = request.uri().host().and_then(chaining_target).map(str::to_owned);
+        let (Some(target), Some(app)) = (target, self.app.upgrade()) else {
+            return Ok(default_send_request(request, config));
+        };
+        let between_bytes_timeout = config.between_bytes_timeout;
+        let handle = wasmtime_wasi::runtime::spawn(async move {
+            let response = app.handle_chained(&target, request).await;
+            Ok(response.map(|resp| IncomingResponse {
+                resp,
+                worker: None,
+                between_bytes_timeout,
+            }))
+        });
+        Ok(HostFutureIncomingResponse::pending(handle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(entries: &[&str]) -> AllowedHosts {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        AllowedHosts::parse(&entries, &AppVariables::default()).unwrap()
+    }
+
+    fn allows(hosts: &AllowedHosts, uri: &str) -> bool {
+        hosts.allows(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn only_listed_hosts_are_allowed() {
+        let allowed = hosts(&["http://user-component.spin.internal"]);
+        assert!(allows(&allowed, "http://user-component.spin.internal/users/1"));
+        assert!(!allows(&allowed, "http://board-component.spin.internal/boards"));
+        assert!(!allows(&allowed, "https://user-component.spin.internal/users/1"));
+        assert!(!allows(&allowed, "http://example.org/"));
+        assert!(!allows(&AllowedHosts::default(), "http://example.org/"));
+    }
+
+    #[test]
+    fn ports_default_by_scheme_and_must_match() {
+        let allowed = hosts(&["http://127.0.0.1:3001"]);
+        assert!(allows(&allowed, "http://127.0.0.1:3001/users"));
+        assert!(!allows(&allowed, "http://127.0.0.1:3002/users"));
+        assert!(!allows(&allowed, "http://127.0.0.1/users"));
+        assert!(allows(&hosts(&["https://x.org"]), "https://x.org:443/"));
+    }
+
+    #[test]
+    fn wildcards_cover_schemes_hosts_ports_and_subdomains() {
+        let allowed = hosts(&["*://*.example.org:*"]);
+        assert!(allows(&allowed, "https://api.example.org:8443/"));
+        assert!(!allows(&allowed, "https://example.org/"));
+        assert!(allows(&hosts(&["http://*:*"]), "http://anything:1/"));
+    }
+
+    #[test]
+    fn templates_are_expanded_from_application_variables() {
+        use crate::manifest::Variable;
+        let declared = std::collections::BTreeMap::from([(
+            "user_service_url".to_owned(),
+            Variable { default: Some("http://127.0.0.1:3001".into()), required: false, secret: false },
+        )]);
+        let variables = AppVariables::resolve(&declared, |_| None).unwrap();
+        let allowed = AllowedHosts::parse(&["{{ user_service_url }}".to_owned()], &variables).unwrap();
+        assert!(allows(&allowed, "http://127.0.0.1:3001/users?ids=1"));
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        for entry in ["example.org", "http://", "http://x.org/path", "http://x:port", "ftp://x"] {
+            let entries = vec![entry.to_owned()];
+            assert!(AllowedHosts::parse(&entries, &AppVariables::default()).is_err(), "{entry}");
+        }
+    }
+
+    #[test]
+    fn chaining_hosts_name_a_component() {
+        assert_eq!(chaining_target("user-component.spin.internal"), Some("user-component"));
+        assert_eq!(chaining_target("a.b.spin.internal"), None);
+        assert_eq!(chaining_target("example.org"), None);
+    }
+
+    #[test]
+    fn selected_components_may_not_chain_to_unselected_ones() {
+        let direct = vec!["http://user-component.spin.internal".to_owned()];
+        assert!(check_selected_chaining("board", &direct, &["board"]).is_err());
+        assert!(check_selected_chaining("board", &direct, &["board", "user-component"]).is_ok());
+        let wildcard = vec!["http://*.spin.internal".to_owned()];
+        assert!(check_selected_chaining("board", &wildcard, &["board", "user-component"]).is_err());
+        let templated = vec!["{{ user_service_url }}".to_owned()];
+        assert!(check_selected_chaining("board", &templated, &["board"]).is_ok());
+    }
+}

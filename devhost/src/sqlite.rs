@@ -1,0 +1,249 @@
+//! `fermyon:spin/sqlite@2.0.0` on rusqlite, with Spin's rules (crates/factor-sqlite,
+//! crates/sqlite-inproc): a component may open only the labels in its `sqlite_databases`
+//! (`access-denied` is checked before existence), every `open` is a fresh connection with
+//! rusqlite's 5 s busy timeout and no pragmas, and `ATTACH` of a file is refused.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::Resource;
+
+use crate::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::runtime_config::{Location, RuntimeConfig};
+use crate::state::RequestState;
+
+/// The implicit label every Spin app has, stored beside `spin.toml`.
+const DEFAULT_LABEL: &str = "default";
+
+/// The guest's `connection` resource.
+pub struct Connection(rusqlite::Connection);
+
+/// Every label the app can use and where it lives.
+#[derive(Debug, Default)]
+pub struct Databases(BTreeMap<String, Location>);
+
+impl Databases {
+    /// Resolves the runtime config's labels; `default` is implicit, as in Spin.
+    pub fn resolve(config: &RuntimeConfig, manifest_dir: &Path, cwd: &Path) -> Result<Self> {
+        let mut locations = BTreeMap::from([(
+            DEFAULT_LABEL.to_owned(),
+            Location::File(manifest_dir.join(".spin/sqlite_db.db")),
+        )]);
+        for (label, database) in &config.sqlite_database {
+            locations.insert(label.clone(), database.location(label, cwd)?);
+        }
+        Ok(Self(locations))
+    }
+
+    /// Spin refuses to start when a component lists a label nobody defined.
+    pub fn check_labels<'a>(&self, component: &str, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+        for label in labels {
+            if !self.0.contains_key(label) {
+                bail!(
+                    "component `{component}` uses sqlite database `{label}`, which the runtime \
+                     config does not define"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the folder of every file a component can open, as Spin does at start-up.
+    pub fn prepare_files<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+        for label in labels {
+            if let Some(Location::File(path)) = self.0.get(label) {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn location(&self, label: &str) -> Option<&Location> {
+        self.0.get(label)
+    }
+}
+
+/// What one component may open: its own labels, out of the app's databases.
+#[derive(Debug, Clone)]
+pub struct SqliteGrant {
+    pub databases: Arc<Databases>,
+    pub labels: Arc<HashSet<String>>,
+}
+
+impl SqliteGrant {
+    fn open(&self, label: &str) -> Result<rusqlite::Connection, Error> {
+        if !self.labels.contains(label) {
+            return Err(Error::AccessDenied);
+        }
+        let connection = match self.databases.location(label) {
+            None => return Err(Error::NoSuchDatabase),
+            Some(Location::File(path)) => rusqlite::Connection::open(path),
+            Some(Location::Memory) => rusqlite::Connection::open_in_memory(),
+        }
+        .map_err(io)?;
+        connection.authorizer(Some(refuse_attaching_files));
+        Ok(connection)
+    }
+}
+
+/// In-memory and temporary databases may be attached; files may not, or a component could
+/// reach another service's database by its path.
+fn refuse_attaching_files(context: rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization {
+    use rusqlite::hooks::{AuthAction, Authorization};
+    match context.action {
+        AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => Authorization::Deny,
+        _ => Authorization::Allow,
+    }
+}
+
+fn io(error: rusqlite::Error) -> Error {
+    Error::Io(error.to_string())
+}
+
+fn execute(connection: &rusqlite::Connection, sql: &str, parameters: Vec<Value>) -> Result<QueryResult, Error> {
+    let mut statement = connection.prepare_cached(sql).map_err(io)?;
+    let columns: Vec<String> = statement.column_names().into_iter().map(str::to_owned).collect();
+    let parameters = rusqlite::params_from_iter(parameters.into_iter().map(to_sql));
+    let rows = statement
+        .query_map(parameters, |row| {
+            (0..columns.len())
+                .map(|index| row.get_ref(index).map(from_sql))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|values| RowResult { values })
+        })
+        .map_err(io)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    Ok(QueryResult { columns, rows })
+}
+
+fn to_sql(value: Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Value::Integer(i) => Sql::Integer(i),
+        Value::Real(r) => Sql::Real(r),
+        Value::Text(t) => Sql::Text(t),
+        Value::Blob(b) => Sql::Blob(b),
+        Value::Null => Sql::Null,
+    }
+}
+
+fn from_sql(value: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        ValueRef::Null => Value::Null,
+    }
+}
+
+impl sqlite::Host for RequestState {}
+
+impl sqlite::HostConnection for RequestState {
+    fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        match self.sqlite.open(&database) {
+            Ok(connection) => Ok(Ok(self.table.push(Connection(connection))?)),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let connection = &self.table.get(&connection)?.0;
+        // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
+        Ok(tokio::task::block_in_place(|| execute(connection, &statement, parameters)))
+    }
+
+    fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime_config::Database;
+
+    fn grant(dir: &Path, labels: &[&str]) -> SqliteGrant {
+        let mut config = RuntimeConfig::default();
+        for label in ["users", "boards"] {
+            let path = Some(format!("{label}.db").into());
+            config.sqlite_database.insert(label.to_owned(), Database::Spin { path });
+        }
+        SqliteGrant {
+            databases: Arc::new(Databases::resolve(&config, dir, dir).unwrap()),
+            labels: Arc::new(labels.iter().map(|l| l.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_label_the_component_does_not_list_is_access_denied() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = grant(dir.path(), &["boards"]);
+        assert!(matches!(board.open("users"), Err(Error::AccessDenied)));
+        assert!(matches!(board.open("nowhere"), Err(Error::AccessDenied)));
+        assert!(board.open("boards").is_ok());
+    }
+
+    #[test]
+    fn a_listed_but_undefined_label_is_no_such_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = grant(dir.path(), &["ghost"]);
+        assert!(matches!(component.open("ghost"), Err(Error::NoSuchDatabase)));
+    }
+
+    #[test]
+    fn attaching_another_file_is_refused_but_memory_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = grant(dir.path(), &["boards"]).open("boards").unwrap();
+        let users_file = dir.path().join("users.db").display().to_string();
+        let attach = format!("ATTACH DATABASE '{users_file}' AS u");
+        assert!(execute(&board, &attach, vec![]).is_err());
+        assert!(execute(&board, "ATTACH DATABASE ':memory:' AS scratch", vec![]).is_ok());
+    }
+
+    #[test]
+    fn statements_bind_parameters_and_return_typed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = grant(dir.path(), &["users"]).open("users").unwrap();
+        execute(&db, "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)", vec![]).unwrap();
+        let row = vec![
+            Value::Integer(1),
+            Value::Real(1.5),
+            Value::Text("x".into()),
+            Value::Blob(vec![0, 1]),
+            Value::Null,
+        ];
+        execute(&db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row).unwrap();
+        let result = execute(&db, "SELECT * FROM t", vec![]).unwrap();
+        assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
+        assert!(matches!(result.rows[0].values[..], [
+            Value::Integer(1),
+            Value::Real(_),
+            Value::Text(_),
+            Value::Blob(_),
+            Value::Null
+        ]));
+    }
+
+    #[test]
+    fn an_undefined_label_in_the_manifest_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let databases = grant(dir.path(), &[]).databases;
+        assert!(databases.check_labels("c", &["users".to_owned()]).is_ok());
+        assert!(databases.check_labels("c", &["ghost".to_owned()]).is_err());
+        assert!(databases.check_labels("c", &["default".to_owned()]).is_ok());
+    }
+}
