@@ -1,18 +1,6 @@
 //! devhost: runs this app's `spin.toml` on wasmtime with the Spin semantics the app relies on,
 //! for tests and for machines without Spin. Its flags are `spin up`'s.
 
-mod app;
-mod bindings;
-mod component_output;
-mod loader;
-mod manifest;
-mod outbound_http;
-mod routes;
-mod runtime_config;
-mod server;
-mod sqlite;
-mod state;
-mod variables;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,8 +9,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use crate::app::{App, AppOptions};
-use crate::runtime_config::Location;
+use devhost::app::{App, AppOptions};
+use devhost::runtime_config::Location;
+use devhost::server;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Run this Spin app on wasmtime, the way `spin up` would.")]
@@ -57,19 +46,13 @@ async fn main() -> Result<()> {
         runtime_config: cli.runtime_config_file,
         component_ids: cli.component_ids,
     };
-    let engine = engine()?;
+    let engine = devhost::engine()?;
     let app = App::load(engine, &options)?;
     let listener = TcpListener::bind(cli.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     print_banner(&app, listener.local_addr()?);
     server::serve(app, listener).await
-}
-
-fn engine() -> Result<wasmtime::Engine> {
-    let mut config = wasmtime::Config::new();
-    config.wasm_component_model(true);
-    Ok(wasmtime::Engine::new(&config)?)
 }
 
 /// What `spin up` prints, plus where each database file is.

@@ -62,7 +62,7 @@ impl AllowedHosts {
                     HostPattern::Any => true,
                     HostPattern::Subdomains(domain) => host
                         .strip_suffix(domain.as_str())
-                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+                        .is_some_and(|sub| !sub.is_empty()),
                     HostPattern::Exact(exact) => host.eq_ignore_ascii_case(exact),
                 }
         })

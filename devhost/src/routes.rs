@@ -191,7 +191,14 @@ mod tests {
         assert_eq!(matched.matched_route, "/users/...");
         assert_eq!(matched.path_info, "/7/x/");
         assert_eq!(matched.component_route(), "/users");
-        assert_eq!(app_router().route("/users/").unwrap().path_info, "/");
+    }
+
+    #[test]
+    fn a_trailing_slash_is_kept_in_the_path_info() {
+        let router = Router::build([("a", Some("/a/..."))]).unwrap();
+        assert_eq!(router.route("/a/").unwrap().path_info, "/");
+        // With an exact route beside it, `/users/` is the exact route, as in routefinder.
+        assert_eq!(app_router().route("/users/").unwrap().matched_route, "/users");
     }
 
     #[test]

@@ -1,0 +1,23 @@
+//! The end-to-end harness: starts the app on a host in a fresh directory, on a free port, waits
+//! until it answers, and gives the tests a small HTTP client. The same tests run on devhost
+//! (default) and on Spin (`SPIN_BIN`, or `spin` on `PATH`); nothing in them depends on which.
+
+pub mod client;
+pub mod host;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root, where `spin.toml` and `runtime-config.toml` live.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// A built release `.wasm` of the workspace, e.g. `probe_component`.
+pub fn built_wasm(crate_name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/wasm32-wasip1/release/{crate_name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `make build` first", path.display());
+    path
+}

@@ -1,0 +1,103 @@
+//! A blocking HTTP client that never turns a status into an error: tests assert on statuses.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One answer: status, headers (lower-case names) and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("status {}: body is not JSON ({e}): {}", self.status, self.text())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    /// Asserts an RFC 9457 problem with `status`, and returns its body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "expected a {status} problem, got: {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        for field in ["type", "title", "detail"] {
+            assert!(body[field].is_string(), "problem without `{field}`: {body}");
+        }
+        body
+    }
+}
+
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .redirects(0)
+            .build();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, b"")
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    /// Any method, any content type (or none), any bytes.
+    pub fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+        self.try_send(method, path, content_type, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like `send`, but a transport failure is returned instead of failing the test.
+    pub fn try_send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Result<Reply, String> {
+        let mut request = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(content_type) = content_type {
+            request = request.set("content-type", content_type);
+        }
+        let response = match request.send_bytes(body) {
+            Ok(response) => response,
+            Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => return Err(error.to_string()),
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.header(&name)?.to_owned();
+                Some((name.to_ascii_lowercase(), value))
+            })
+            .collect();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).map_err(|e| e.to_string())?;
+        Ok(Reply { status, headers, body })
+    }
+}
