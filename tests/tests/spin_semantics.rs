@@ -1,0 +1,204 @@
+//! The Spin behaviours this app relies on, observed from inside a component (the probe
+//! fixture): request headers, SQLite labels, variables, outbound rules, chaining and start-up
+//! checks. Host-agnostic: the same assertions hold on devhost and on Spin.
+
+use std::path::{Path, PathBuf};
+
+use e2e::host::{write_file, AppSpec, RunningApp};
+use e2e::{built_wasm, workspace};
+use serde_json::Value;
+
+/// The `sqlite_databases` that the real `spin.toml` grants `component`.
+fn granted_labels(component: &str) -> Vec<String> {
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).unwrap()).unwrap();
+    manifest["component"][component]["sqlite_databases"]
+        .as_array()
+        .map(|labels| labels.iter().map(|l| l.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// A manifest running the probe as component `probe` with `labels`, plus a private `hidden` copy.
+fn probe_manifest(dir: &Path, labels: &[String], extra: &str) -> PathBuf {
+    let wasm = built_wasm("probe_component");
+    let labels: Vec<String> = labels.iter().map(|l| format!("{l:?}")).collect();
+    let text = format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "probe"
+
+[variables]
+greeting = {{ default = "hi" }}
+unused = {{ default = "nobody reads me" }}
+
+[[trigger.http]]
+route = "/probe/..."
+component = "probe"
+
+[[trigger.http]]
+route = "/item/:id"
+component = "probe"
+
+[[trigger.http]]
+route = {{ private = true }}
+component = "hidden"
+
+[component.probe]
+source = {wasm:?}
+sqlite_databases = [{labels}]
+allowed_outbound_hosts = ["http://hidden.spin.internal", "http://probe.spin.internal"]
+[component.probe.variables]
+greeting = "{{{{ greeting }}}}!"
+
+[component.hidden]
+source = {wasm:?}
+{extra}
+"#,
+        labels = labels.join(", "),
+    );
+    write_file(dir, "spin.toml", &text)
+}
+
+fn probe_runtime_config(dir: &Path) -> PathBuf {
+    write_file(
+        dir,
+        "runtime-config.toml",
+        "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/users.db\"\n\n\
+         [sqlite_database.boards]\ntype = \"spin\"\npath = \"data/boards.db\"\n",
+    )
+}
+
+fn start_probe(labels: &[String], env: Vec<(String, String)>) -> (tempfile::TempDir, RunningApp) {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), labels, ""),
+        runtime_config: probe_runtime_config(files.path()),
+        env,
+        dir: Some(files.path().to_path_buf()),
+        ..AppSpec::default()
+    };
+    let app = RunningApp::start(spec);
+    (files, app)
+}
+
+fn probe(app: &RunningApp, path: &str) -> Value {
+    let reply = app.client.get(path);
+    assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    reply.json()
+}
+
+#[test]
+fn a_wildcard_route_gets_spins_request_headers() {
+    let (_files, app) = start_probe(&[], vec![]);
+    let seen = probe(&app, "/probe/a/b/headers?x=1");
+    let headers = &seen["headers"];
+    assert_eq!(seen["path"], "/probe/a/b/headers");
+    assert_eq!(headers["spin-path-info"], "/a/b/headers");
+    assert_eq!(headers["spin-matched-route"], "/probe/...");
+    assert_eq!(headers["spin-raw-component-route"], "/probe/...");
+    assert_eq!(headers["spin-component-route"], "/probe");
+    assert_eq!(headers["spin-base-path"], "/");
+    assert_eq!(headers["spin-full-url"], format!("http://{}/probe/a/b/headers?x=1", app.addr));
+    assert!(headers["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
+
+#[test]
+fn a_segment_parameter_arrives_as_a_path_match_header() {
+    let (_files, app) = start_probe(&[], vec![]);
+    let headers = &probe(&app, "/item/42")["headers"];
+    assert_eq!(headers["spin-path-match-id"], "42");
+    assert_eq!(headers["spin-matched-route"], "/item/:id");
+    assert_eq!(headers["spin-path-info"], "");
+}
+
+#[test]
+fn unrouted_and_private_paths_are_404() {
+    let (_files, app) = start_probe(&[], vec![]);
+    assert_eq!(app.client.get("/nowhere").status, 404);
+    assert_eq!(app.client.get("/hidden").status, 404);
+}
+
+#[test]
+fn the_board_components_grant_cannot_open_the_users_database() {
+    let board = granted_labels("board-component");
+    let (_files, app) = start_probe(&board, vec![]);
+    assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "ok");
+    assert_eq!(probe(&app, "/probe/sqlite?label=users")["result"], "access-denied");
+    assert_eq!(probe(&app, "/probe/sqlite?label=nonexistent")["result"], "access-denied");
+}
+
+#[test]
+fn the_user_components_grant_cannot_open_the_boards_database() {
+    let user = granted_labels("user-component");
+    let (_files, app) = start_probe(&user, vec![]);
+    assert_eq!(probe(&app, "/probe/sqlite?label=users")["result"], "ok");
+    assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "access-denied");
+}
+
+#[test]
+fn a_component_cannot_attach_another_services_database_file() {
+    let board = granted_labels("board-component");
+    let (files, app) = start_probe(&board, vec![]);
+    assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "ok");
+    let users_file = files.path().join("data/users.db");
+    let result = probe(&app, &format!("/probe/attach?label=boards&file={}", users_file.display()));
+    assert_ne!(result["result"], "ok", "ATTACH of another file must be refused: {result}");
+    assert!(!users_file.exists() || std::fs::metadata(&users_file).unwrap().len() == 0);
+}
+
+#[test]
+fn variables_come_from_defaults_or_the_environment_and_only_declared_ones_are_visible() {
+    let (_files, app) = start_probe(&[], vec![]);
+    assert_eq!(probe(&app, "/probe/variable?name=greeting")["value"], "hi!");
+    let unused = probe(&app, "/probe/variable?name=unused");
+    assert!(unused["result"].as_str().unwrap().contains("Undefined"), "{unused}");
+    drop(app);
+    let env = vec![("SPIN_VARIABLE_GREETING".to_owned(), "hello".to_owned())];
+    let (_files, app) = start_probe(&[], env);
+    assert_eq!(probe(&app, "/probe/variable?name=greeting")["value"], "hello!");
+}
+
+#[test]
+fn outbound_calls_go_only_to_allowed_hosts_and_chaining_reaches_private_components() {
+    let (_files, app) = start_probe(&[], vec![]);
+    let chained = probe(&app, "/probe/outbound?url=http://hidden.spin.internal/noop");
+    assert_eq!(chained["result"], "ok", "{chained}");
+    assert_eq!(chained["status"], 200);
+    let denied = probe(&app, &format!("/probe/outbound?url=http://{}/probe/noop", app.addr));
+    assert!(denied["result"].as_str().unwrap().contains("Denied"), "{denied}");
+}
+
+#[test]
+fn a_label_the_runtime_config_does_not_define_stops_start_up() {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), &["ghost".to_owned()], ""),
+        runtime_config: probe_runtime_config(files.path()),
+        ..AppSpec::default()
+    };
+    let output = RunningApp::refuse_to_start(spec);
+    assert!(output.contains("ghost"), "{output}");
+}
+
+#[test]
+fn running_a_subset_that_chains_to_an_unselected_component_is_refused() {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), &[], ""),
+        runtime_config: probe_runtime_config(files.path()),
+        component_ids: vec!["probe".to_owned()],
+        ..AppSpec::default()
+    };
+    let output = RunningApp::refuse_to_start(spec);
+    assert!(output.contains("service chaining to unselected component"), "{output}");
+}
+
+#[test]
+fn the_apps_board_component_runs_alone_because_it_finds_users_by_variable() {
+    let spec = AppSpec {
+        component_ids: vec!["board-component".to_owned()],
+        ..AppSpec::default()
+    };
+    let app = RunningApp::start(spec);
+    assert_eq!(app.client.get("/boards/health").status, 200);
+    assert_eq!(app.client.get("/users/health").status, 404);
+}
