@@ -44,8 +44,13 @@ impl Content {
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(Invalid("must be at most 20000 characters"));
         }
-        if raw.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-            return Err(Invalid("must not contain control characters other than line breaks and tabs"));
+        if raw
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Invalid(
+                "must not contain control characters other than line breaks and tabs",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -73,7 +78,9 @@ impl Id {
 
     /// From a path segment or a query parameter.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        service_kit::id::positive(raw).map(Self).ok_or(Self::MESSAGE)
+        service_kit::id::positive(raw)
+            .map(Self)
+            .ok_or(Self::MESSAGE)
     }
 
     pub fn get(self) -> i64 {

@@ -159,7 +159,10 @@ fn write(request: &Request) -> Result<Response, BoardError> {
         .ok_or(BoardError::UnknownAuthor(new_post.author))?;
     let db = store::connect()?;
     let post = store::insert_post(&db, new_post.author, &new_post.title, &new_post.content)?;
-    Ok(respond::created(&format!("/boards/{}", post.id), &PostView::from(&post)))
+    Ok(respond::created(
+        &format!("/boards/{}", post.id),
+        &PostView::from(&post),
+    ))
 }
 
 fn read(raw_id: &str) -> Result<Response, BoardError> {
@@ -202,7 +205,10 @@ fn list(request: &Request) -> Result<Response, BoardError> {
 /// The authors of a page, fetched in one call; empty when the user service cannot answer, so
 /// every author on the page reads as `null` and the page itself still loads.
 fn authors_of(posts: &[Post]) -> HashMap<i64, Author> {
-    let mut ids: Vec<Id> = posts.iter().filter_map(|post| Id::new(post.user_id).ok()).collect();
+    let mut ids: Vec<Id> = posts
+        .iter()
+        .filter_map(|post| Id::new(post.user_id).ok())
+        .collect();
     ids.sort();
     ids.dedup();
     log_unavailable(users::find_many(&ids)).unwrap_or_default()
@@ -221,7 +227,9 @@ fn parse_param<T>(
     parse: impl FnOnce(&str) -> Result<T, service_kit::body::Invalid>,
 ) -> Result<Option<T>, Problem> {
     query::param(request, name)
-        .map(|raw| parse(&raw).map_err(|invalid| Problem::bad_request(format!("`{name}` {invalid}."))))
+        .map(|raw| {
+            parse(&raw).map_err(|invalid| Problem::bad_request(format!("`{name}` {invalid}.")))
+        })
         .transpose()
 }
 

@@ -105,7 +105,10 @@ pub fn list_posts(
     let mut posts = posts(&db.execute(&sql, &params)?);
     let next = if posts.len() > limit.get() {
         posts.truncate(limit.get());
-        posts.last().and_then(|post| Id::new(post.id).ok()).map(Cursor::after)
+        posts
+            .last()
+            .and_then(|post| Id::new(post.id).ok())
+            .map(Cursor::after)
     } else {
         None
     };
@@ -160,7 +163,10 @@ mod tests {
         let post = write(&db, 7, "Hello");
         assert_eq!(post.user_id, 7);
         assert!(post.created_at.ends_with('Z'));
-        assert_eq!(find_post(&db, Id::new(post.id).unwrap()).unwrap(), Some(post));
+        assert_eq!(
+            find_post(&db, Id::new(post.id).unwrap()).unwrap(),
+            Some(post)
+        );
         assert_eq!(find_post(&db, Id::new(99).unwrap()).unwrap(), None);
     }
 

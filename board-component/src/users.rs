@@ -94,7 +94,9 @@ impl Target {
         } else if let Some(rest) = url.strip_prefix("https://") {
             (Scheme::Https, rest)
         } else {
-            return Err(Unavailable(format!("{URL_VARIABLE} must start with http:// or https://")));
+            return Err(Unavailable(format!(
+                "{URL_VARIABLE} must start with http:// or https://"
+            )));
         };
         let (authority, base_path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.is_empty() {
@@ -113,8 +115,12 @@ fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Unava
     let headers = Fields::from_list(&[("accept".to_owned(), b"application/json".to_vec())])
         .map_err(|_| failed("headers"))?;
     let request = OutgoingRequest::new(headers);
-    request.set_method(&Method::Get).map_err(|_| failed("method"))?;
-    request.set_scheme(Some(&target.scheme)).map_err(|_| failed("scheme"))?;
+    request
+        .set_method(&Method::Get)
+        .map_err(|_| failed("method"))?;
+    request
+        .set_scheme(Some(&target.scheme))
+        .map_err(|_| failed("scheme"))?;
     request
         .set_authority(Some(&target.authority))
         .map_err(|_| failed("authority"))?;
@@ -153,7 +159,10 @@ fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, Unavailable> {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(Unavailable(format!("reading the answer: {}", e.to_debug_string())))
+                return Err(Unavailable(format!(
+                    "reading the answer: {}",
+                    e.to_debug_string()
+                )))
             }
         }
         if bytes.len() > MAX_RESPONSE_BYTES {

@@ -64,7 +64,11 @@ pub type Response = hyper::Response<HyperOutgoingBody>;
 impl App {
     pub fn load(engine: Engine, options: &AppOptions) -> Result<Arc<Self>> {
         let manifest = Manifest::load(&options.manifest)?;
-        let manifest_dir = options.manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let manifest_dir = options
+            .manifest
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
         let runtime_config = match &options.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
@@ -80,21 +84,35 @@ impl App {
             let declared = &manifest.component[*id];
             databases.check_labels(id, &declared.sqlite_databases)?;
             if !options.component_ids.is_empty() {
-                outbound_http::check_selected_chaining(id, &declared.allowed_outbound_hosts, &selected)?;
+                outbound_http::check_selected_chaining(
+                    id,
+                    &declared.allowed_outbound_hosts,
+                    &selected,
+                )?;
             }
             databases.prepare_files(&declared.sqlite_databases)?;
             let source = declared.source_path(&manifest_dir);
             let served = ServedComponent {
                 id: id.to_string(),
-                pre: prepare(&engine, &linker, &source).with_context(|| format!("component `{id}`"))?,
+                pre: prepare(&engine, &linker, &source)
+                    .with_context(|| format!("component `{id}`"))?,
                 source,
                 labels: declared.sqlite_databases.clone(),
                 sqlite: SqliteGrant {
                     databases: databases.clone(),
-                    labels: Arc::new(declared.sqlite_databases.iter().cloned().collect::<HashSet<_>>()),
+                    labels: Arc::new(
+                        declared
+                            .sqlite_databases
+                            .iter()
+                            .cloned()
+                            .collect::<HashSet<_>>(),
+                    ),
                 },
                 variables: variables.for_component(&declared.variables)?,
-                allowed_hosts: Arc::new(AllowedHosts::parse(&declared.allowed_outbound_hosts, &variables)?),
+                allowed_hosts: Arc::new(AllowedHosts::parse(
+                    &declared.allowed_outbound_hosts,
+                    &variables,
+                )?),
             };
             components.insert(id.to_string(), RwLock::new(Arc::new(served)));
         }
@@ -139,7 +157,10 @@ impl App {
     /// Compiles the component's current `.wasm` and, if that works, serves new requests with it.
     /// Requests already running keep the instance they started on.
     pub fn reload(&self, id: &str) -> Result<()> {
-        let slot = self.components.get(id).with_context(|| format!("no component `{id}`"))?;
+        let slot = self
+            .components
+            .get(id)
+            .with_context(|| format!("no component `{id}`"))?;
         let current = self.component(id).expect("slot exists");
         let pre = prepare(&self.engine, &self.linker, &current.source)?;
         let next = ServedComponent {
@@ -168,7 +189,9 @@ impl App {
         let Some(route) = self.router.route(request.uri().path()) else {
             return Ok(None);
         };
-        let component = self.component(&route.component).context("routed to a missing component")?;
+        let component = self
+            .component(&route.component)
+            .context("routed to a missing component")?;
         add_spin_headers(&mut request, &route, &client_addr.to_string());
         let response = self.invoke(&component, request).await?;
         Ok(Some((route.component, response)))
@@ -181,7 +204,10 @@ impl App {
         mut request: hyper::Request<HyperOutgoingBody>,
     ) -> Result<Response, ErrorCode> {
         let Some(component) = self.component(component_id) else {
-            tracing::warn!(component_id, "service chaining to a component that is not running");
+            tracing::warn!(
+                component_id,
+                "service chaining to a component that is not running"
+            );
             return Err(ErrorCode::DestinationNotFound);
         };
         // Spin drops a chaining Host header, so the callee sees `localhost` in its full URL.
@@ -193,7 +219,14 @@ impl App {
         let path = request.uri().path().to_owned();
         match self.invoke(&component, request).await {
             Ok(response) => {
-                crate::server::log_request(component_id, &method, &path, response.status(), started, true);
+                crate::server::log_request(
+                    component_id,
+                    &method,
+                    &path,
+                    response.status(),
+                    started,
+                    true,
+                );
                 Ok(response)
             }
             Err(error) => {
@@ -204,14 +237,21 @@ impl App {
     }
 
     /// Runs one request on a fresh instance of `component`.
-    async fn invoke<B>(self: &Arc<Self>, component: &ServedComponent, request: hyper::Request<B>) -> Result<Response>
+    async fn invoke<B>(
+        self: &Arc<Self>,
+        component: &ServedComponent,
+        request: hyper::Request<B>,
+    ) -> Result<Response>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<ErrorCode>,
     {
         let output = ComponentOutput::new(&component.id);
         let state = RequestState {
-            wasi: WasiCtx::builder().stdout(output.clone()).stderr(output).build(),
+            wasi: WasiCtx::builder()
+                .stdout(output.clone())
+                .stderr(output)
+                .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             sqlite: component.sqlite.clone(),
@@ -223,7 +263,10 @@ impl App {
         };
         let mut store = Store::new(&self.engine, state);
         let (sender, receiver) = oneshot::channel();
-        let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         let pre = component.pre.clone();
         // The guest runs in its own task: it may keep streaming the body after the head is sent.
@@ -268,7 +311,11 @@ fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
 }
 
 /// Compile and pre-instantiate: the work done once per component, not once per request.
-fn prepare(engine: &Engine, linker: &Linker<RequestState>, source: &Path) -> Result<ProxyPre<RequestState>> {
+fn prepare(
+    engine: &Engine,
+    linker: &Linker<RequestState>,
+    source: &Path,
+) -> Result<ProxyPre<RequestState>> {
     let component = loader::compile(engine, source)?;
     let pre = linker.instantiate_pre(&component)?;
     Ok(ProxyPre::new(pre)?)

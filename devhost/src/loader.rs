@@ -14,7 +14,8 @@ use wasmtime::Engine;
 /// Reads, adapts if needed, and compiles `path`.
 pub fn compile(engine: &Engine, path: &Path) -> Result<Component> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let component = componentize(&bytes).with_context(|| format!("cannot adapt {}", path.display()))?;
+    let component =
+        componentize(&bytes).with_context(|| format!("cannot adapt {}", path.display()))?;
     Component::new(engine, &component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot compile {}", path.display()))
@@ -28,6 +29,9 @@ pub fn componentize(bytes: &[u8]) -> Result<Vec<u8>> {
     wit_component::ComponentEncoder::default()
         .validate(true)
         .module(bytes)?
-        .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER)?
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
         .encode()
 }

@@ -1,7 +1,6 @@
 //! devhost: runs this app's `spin.toml` on wasmtime with the Spin semantics the app relies on,
 //! for tests and for machines without Spin. Its flags are `spin up`'s.
 
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -14,7 +13,10 @@ use devhost::runtime_config::Location;
 use devhost::server;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Run this Spin app on wasmtime, the way `spin up` would.")]
+#[command(
+    version,
+    about = "Run this Spin app on wasmtime, the way `spin up` would."
+)]
 struct Cli {
     /// The application manifest.
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
@@ -64,7 +66,9 @@ fn print_banner(app: &App, addr: SocketAddr) {
     }
     println!("Databases:");
     for id in app.component_ids() {
-        let Some(component) = app.component(id) else { continue };
+        let Some(component) = app.component(id) else {
+            continue;
+        };
         for label in &component.labels {
             let place = match app.databases().location(label) {
                 Some(Location::File(path)) => path.display().to_string(),

@@ -133,13 +133,22 @@ impl Manifest {
         }
         for trigger in &self.trigger.http {
             if trigger.executor.is_some() {
-                bail!("trigger for `{}`: `executor` is not supported by devhost", trigger.component);
+                bail!(
+                    "trigger for `{}`: `executor` is not supported by devhost",
+                    trigger.component
+                );
             }
             if trigger.route == (Route::Private { private: false }) {
-                bail!("trigger for `{}`: route must be a path or {{ private = true }}", trigger.component);
+                bail!(
+                    "trigger for `{}`: route must be a path or {{ private = true }}",
+                    trigger.component
+                );
             }
             if !self.component.contains_key(&trigger.component) {
-                bail!("trigger names component `{}`, which is not defined", trigger.component);
+                bail!(
+                    "trigger names component `{}`, which is not defined",
+                    trigger.component
+                );
             }
         }
         for (id, component) in &self.component {
@@ -201,7 +210,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
         let manifest = Manifest::load(&path).unwrap();
         assert_eq!(manifest.component.len(), 2);
-        assert_eq!(manifest.component["board-component"].sqlite_databases, ["boards"]);
+        assert_eq!(
+            manifest.component["board-component"].sqlite_databases,
+            ["boards"]
+        );
     }
 
     #[test]

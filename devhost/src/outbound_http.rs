@@ -8,7 +8,9 @@ use std::sync::{Arc, Weak};
 use anyhow::{bail, Context, Result};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::p2::types::{
+    HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig,
+};
 use wasmtime_wasi_http::p2::{default_send_request, HttpResult, WasiHttpHooks};
 
 use crate::app::App;
@@ -45,7 +47,8 @@ impl AllowedHosts {
             .iter()
             .map(|entry| {
                 let expanded = variables.expand(entry)?;
-                parse_rule(&expanded).with_context(|| format!("allowed_outbound_hosts entry `{entry}`"))
+                parse_rule(&expanded)
+                    .with_context(|| format!("allowed_outbound_hosts entry `{entry}`"))
             })
             .collect::<Result<_>>()
             .map(Self)
@@ -54,7 +57,9 @@ impl AllowedHosts {
     pub fn allows(&self, uri: &http::Uri) -> bool {
         let Some(host) = uri.host() else { return false };
         let scheme = uri.scheme_str().unwrap_or("http");
-        let Some(port) = uri.port_u16().or_else(|| default_port(scheme)) else { return false };
+        let Some(port) = uri.port_u16().or_else(|| default_port(scheme)) else {
+            return false;
+        };
         self.0.iter().any(|rule| {
             rule.scheme.as_deref().is_none_or(|s| s == scheme)
                 && rule.port.is_none_or(|p| p == port)
@@ -96,7 +101,10 @@ fn parse_rule(entry: &str) -> Result<HostRule> {
         Some("*") => None,
         Some(port) => Some(port.parse().with_context(|| format!("bad port `{port}`"))?),
         None => match &scheme {
-            Some(scheme) => Some(default_port(scheme).with_context(|| format!("`{scheme}` needs an explicit port"))?),
+            Some(scheme) => Some(
+                default_port(scheme)
+                    .with_context(|| format!("`{scheme}` needs an explicit port"))?,
+            ),
             None => None,
         },
     };
@@ -113,16 +121,23 @@ fn parse_rule(entry: &str) -> Result<HostRule> {
 
 /// The component a chaining host names: `user-component.spin.internal` names `user-component`.
 pub fn chaining_target(host: &str) -> Option<&str> {
-    host.strip_suffix(CHAINING_SUFFIX).filter(|id| !id.is_empty() && !id.contains('.'))
+    host.strip_suffix(CHAINING_SUFFIX)
+        .filter(|id| !id.is_empty() && !id.contains('.'))
 }
 
 /// Spin's start-up rule when only some components run (`--component-id`): a selected
 /// component may not list a chaining host for an unselected one, nor `*.spin.internal`.
 /// Templated entries are not checked, as in Spin; that is why board finds user through the
 /// `user_service_url` variable.
-pub fn check_selected_chaining(component: &str, raw_entries: &[String], selected: &[&str]) -> Result<()> {
+pub fn check_selected_chaining(
+    component: &str,
+    raw_entries: &[String],
+    selected: &[&str],
+) -> Result<()> {
     for entry in raw_entries.iter().filter(|entry| !entry.contains("{{")) {
-        let host = entry.split_once("://").map_or(entry.as_str(), |(_, rest)| rest);
+        let host = entry
+            .split_once("://")
+            .map_or(entry.as_str(), |(_, rest)| rest);
         let host = host.split([':', '/']).next().unwrap_or_default();
         if host == "*.spin.internal" {
             bail!("Selected component '{component}' cannot use wildcard service chaining: allowed_outbound_hosts = [\"{entry}\"]");
@@ -152,9 +167,15 @@ impl WasiHttpHooks for Outbound {
     ) -> HttpResult<HostFutureIncomingResponse> {
         if !self.allowed.allows(request.uri()) {
             tracing::warn!(uri = %request.uri(), "outbound request denied by allowed_outbound_hosts");
-            return Ok(HostFutureIncomingResponse::ready(Ok(Err(ErrorCode::HttpRequestDenied))));
+            return Ok(HostFutureIncomingResponse::ready(Ok(Err(
+                ErrorCode::HttpRequestDenied,
+            ))));
         }
-        let target = request.uri().host().and_then(chaining_target).map(str::to_owned);
+        let target = request
+            .uri()
+            .host()
+            .and_then(chaining_target)
+            .map(str::to_owned);
         let (Some(target), Some(app)) = (target, self.app.upgrade()) else {
             return Ok(default_send_request(request, config));
         };
@@ -187,9 +208,18 @@ mod tests {
     #[test]
     fn only_listed_hosts_are_allowed() {
         let allowed = hosts(&["http://user-component.spin.internal"]);
-        assert!(allows(&allowed, "http://user-component.spin.internal/users/1"));
-        assert!(!allows(&allowed, "http://board-component.spin.internal/boards"));
-        assert!(!allows(&allowed, "https://user-component.spin.internal/users/1"));
+        assert!(allows(
+            &allowed,
+            "http://user-component.spin.internal/users/1"
+        ));
+        assert!(!allows(
+            &allowed,
+            "http://board-component.spin.internal/boards"
+        ));
+        assert!(!allows(
+            &allowed,
+            "https://user-component.spin.internal/users/1"
+        ));
         assert!(!allows(&allowed, "http://example.org/"));
         assert!(!allows(&AllowedHosts::default(), "http://example.org/"));
     }
@@ -216,24 +246,41 @@ mod tests {
         use crate::manifest::Variable;
         let declared = std::collections::BTreeMap::from([(
             "user_service_url".to_owned(),
-            Variable { default: Some("http://127.0.0.1:3001".into()), required: false, secret: false },
+            Variable {
+                default: Some("http://127.0.0.1:3001".into()),
+                required: false,
+                secret: false,
+            },
         )]);
         let variables = AppVariables::resolve(&declared, |_| None).unwrap();
-        let allowed = AllowedHosts::parse(&["{{ user_service_url }}".to_owned()], &variables).unwrap();
+        let allowed =
+            AllowedHosts::parse(&["{{ user_service_url }}".to_owned()], &variables).unwrap();
         assert!(allows(&allowed, "http://127.0.0.1:3001/users?ids=1"));
     }
 
     #[test]
     fn malformed_entries_are_refused() {
-        for entry in ["example.org", "http://", "http://x.org/path", "http://x:port", "ftp://x"] {
+        for entry in [
+            "example.org",
+            "http://",
+            "http://x.org/path",
+            "http://x:port",
+            "ftp://x",
+        ] {
             let entries = vec![entry.to_owned()];
-            assert!(AllowedHosts::parse(&entries, &AppVariables::default()).is_err(), "{entry}");
+            assert!(
+                AllowedHosts::parse(&entries, &AppVariables::default()).is_err(),
+                "{entry}"
+            );
         }
     }
 
     #[test]
     fn chaining_hosts_name_a_component() {
-        assert_eq!(chaining_target("user-component.spin.internal"), Some("user-component"));
+        assert_eq!(
+            chaining_target("user-component.spin.internal"),
+            Some("user-component")
+        );
         assert_eq!(chaining_target("a.b.spin.internal"), None);
         assert_eq!(chaining_target("example.org"), None);
     }

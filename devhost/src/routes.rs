@@ -54,7 +54,11 @@ impl Router {
         for handler in unique {
             let pattern = pattern_of(&handler.raw_route);
             inner.add(pattern.as_str(), handler.clone()).map_err(|e| {
-                anyhow!("route {} of component {}: {e}", handler.raw_route, handler.component)
+                anyhow!(
+                    "route {} of component {}: {e}",
+                    handler.raw_route,
+                    handler.component
+                )
             })?;
         }
         Ok(Self { inner })
@@ -110,7 +114,9 @@ impl RouteMatch {
 
     /// The raw route without its trailing wildcard: `spin-component-route`.
     pub fn component_route(&self) -> &str {
-        self.raw_route.strip_suffix("/...").unwrap_or(&self.raw_route)
+        self.raw_route
+            .strip_suffix("/...")
+            .unwrap_or(&self.raw_route)
     }
 
     /// The headers Spin adds to every request it hands a component.
@@ -120,12 +126,21 @@ impl RouteMatch {
             ("spin-full-url".to_owned(), full_url.to_owned()),
             ("spin-matched-route".to_owned(), self.matched_route.clone()),
             ("spin-base-path".to_owned(), "/".to_owned()),
-            ("spin-raw-component-route".to_owned(), self.raw_route.clone()),
-            ("spin-component-route".to_owned(), self.component_route().to_owned()),
+            (
+                "spin-raw-component-route".to_owned(),
+                self.raw_route.clone(),
+            ),
+            (
+                "spin-component-route".to_owned(),
+                self.component_route().to_owned(),
+            ),
             ("spin-client-addr".to_owned(), client_addr.to_owned()),
         ];
         for (name, value) in &self.captures {
-            headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
+            headers.push((
+                format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value.clone(),
+            ));
         }
         headers
     }
@@ -171,8 +186,14 @@ mod tests {
     fn each_service_gets_its_own_paths() {
         let router = app_router();
         assert_eq!(router.route("/users").unwrap().component, "user-component");
-        assert_eq!(router.route("/users/7").unwrap().component, "user-component");
-        assert_eq!(router.route("/boards/7").unwrap().component, "board-component");
+        assert_eq!(
+            router.route("/users/7").unwrap().component,
+            "user-component"
+        );
+        assert_eq!(
+            router.route("/boards/7").unwrap().component,
+            "board-component"
+        );
         assert!(router.route("/").is_none());
         assert!(router.route("/usersx").is_none());
     }
@@ -198,7 +219,10 @@ mod tests {
         let router = Router::build([("a", Some("/a/..."))]).unwrap();
         assert_eq!(router.route("/a/").unwrap().path_info, "/");
         // With an exact route beside it, `/users/` is the exact route, as in routefinder.
-        assert_eq!(app_router().route("/users/").unwrap().matched_route, "/users");
+        assert_eq!(
+            app_router().route("/users/").unwrap().matched_route,
+            "/users"
+        );
     }
 
     #[test]
@@ -210,7 +234,8 @@ mod tests {
 
     #[test]
     fn the_longest_prefix_wins() {
-        let router = Router::build([("outer", Some("/a/...")), ("inner", Some("/a/b/..."))]).unwrap();
+        let router =
+            Router::build([("outer", Some("/a/...")), ("inner", Some("/a/b/..."))]).unwrap();
         assert_eq!(router.route("/a/b/c").unwrap().component, "inner");
         assert_eq!(router.route("/a/c").unwrap().component, "outer");
     }
@@ -240,8 +265,16 @@ mod tests {
     fn spin_headers_describe_the_match() {
         let matched = app_router().route("/boards/3").unwrap();
         let headers = matched.spin_headers("http://localhost:3000/boards/3?x=1", "127.0.0.1:5");
-        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        assert_eq!(get("spin-full-url"), Some("http://localhost:3000/boards/3?x=1"));
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            get("spin-full-url"),
+            Some("http://localhost:3000/boards/3?x=1")
+        );
         assert_eq!(get("spin-path-info"), Some("/3"));
         assert_eq!(get("spin-matched-route"), Some("/boards/..."));
         assert_eq!(get("spin-component-route"), Some("/boards"));

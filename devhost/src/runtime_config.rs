@@ -30,8 +30,12 @@ impl RuntimeConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read runtime config {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a runtime config devhost understands", path.display()))
+        toml::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a runtime config devhost understands",
+                path.display()
+            )
+        })
     }
 }
 
@@ -67,11 +71,15 @@ mod tests {
         let config = RuntimeConfig::load(&path).unwrap();
         let cwd = Path::new("/run/here");
         assert_eq!(
-            config.sqlite_database["users"].location("users", cwd).unwrap(),
+            config.sqlite_database["users"]
+                .location("users", cwd)
+                .unwrap(),
             Location::File(PathBuf::from("/run/here/.spin/users.db"))
         );
         assert_eq!(
-            config.sqlite_database["boards"].location("boards", cwd).unwrap(),
+            config.sqlite_database["boards"]
+                .location("boards", cwd)
+                .unwrap(),
             Location::File(PathBuf::from("/run/here/.spin/boards.db"))
         );
     }
@@ -106,7 +114,9 @@ mod tests {
         let config: RuntimeConfig =
             toml::from_str("[sqlite_database.users]\ntype = \"spin\"\n").unwrap();
         assert_eq!(
-            config.sqlite_database["users"].location("users", Path::new("/")).unwrap(),
+            config.sqlite_database["users"]
+                .location("users", Path::new("/"))
+                .unwrap(),
             Location::Memory
         );
     }

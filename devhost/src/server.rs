@@ -39,13 +39,24 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     }
 }
 
-async fn answer(app: &Arc<App>, request: hyper::Request<hyper::body::Incoming>, client_addr: SocketAddr) -> Response {
+async fn answer(
+    app: &Arc<App>,
+    request: hyper::Request<hyper::body::Incoming>,
+    client_addr: SocketAddr,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match app.handle_external(request, client_addr).await {
         Ok(Some((component, response))) => {
-            log_request(&component, &method, &path, response.status(), started, false);
+            log_request(
+                &component,
+                &method,
+                &path,
+                response.status(),
+                started,
+                false,
+            );
             response
         }
         Ok(None) => {
@@ -54,17 +65,34 @@ async fn answer(app: &Arc<App>, request: hyper::Request<hyper::body::Incoming>, 
         }
         Err(error) => {
             tracing::error!(%method, path, "request failed: {error:#}");
-            log_request("-", &method, &path, StatusCode::INTERNAL_SERVER_ERROR, started, false);
+            log_request(
+                "-",
+                &method,
+                &path,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                started,
+                false,
+            );
             plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
 }
 
 /// One line per request: who served it, what it was, how it ended, how long it took.
-pub fn log_request(component: &str, method: &Method, path: &str, status: StatusCode, started: Instant, chained: bool) {
+pub fn log_request(
+    component: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+    chained: bool,
+) {
     let micros = started.elapsed().as_micros();
     let via = if chained { " (chained)" } else { "" };
-    tracing::info!("{component}: {method} {path} -> {} in {micros}µs{via}", status.as_u16());
+    tracing::info!(
+        "{component}: {method} {path} -> {} in {micros}µs{via}",
+        status.as_u16()
+    );
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {

@@ -38,7 +38,11 @@ impl Databases {
     }
 
     /// Spin refuses to start when a component lists a label nobody defined.
-    pub fn check_labels<'a>(&self, component: &str, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    pub fn check_labels<'a>(
+        &self,
+        component: &str,
+        labels: impl IntoIterator<Item = &'a String>,
+    ) -> Result<()> {
         for label in labels {
             if !self.0.contains_key(label) {
                 bail!(
@@ -93,10 +97,14 @@ impl SqliteGrant {
 
 /// In-memory and temporary databases may be attached; files may not, or a component could
 /// reach another service's database by its path.
-fn refuse_attaching_files(context: rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization {
+fn refuse_attaching_files(
+    context: rusqlite::hooks::AuthContext<'_>,
+) -> rusqlite::hooks::Authorization {
     use rusqlite::hooks::{AuthAction, Authorization};
     match context.action {
-        AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => Authorization::Deny,
+        AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => {
+            Authorization::Deny
+        }
         _ => Authorization::Allow,
     }
 }
@@ -105,9 +113,17 @@ fn io(error: rusqlite::Error) -> Error {
     Error::Io(error.to_string())
 }
 
-fn execute(connection: &rusqlite::Connection, sql: &str, parameters: Vec<Value>) -> Result<QueryResult, Error> {
+fn execute(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    parameters: Vec<Value>,
+) -> Result<QueryResult, Error> {
     let mut statement = connection.prepare_cached(sql).map_err(io)?;
-    let columns: Vec<String> = statement.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let parameters = rusqlite::params_from_iter(parameters.into_iter().map(to_sql));
     let rows = statement
         .query_map(parameters, |row| {
@@ -162,7 +178,9 @@ impl sqlite::HostConnection for RequestState {
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
         let connection = &self.table.get(&connection)?.0;
         // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
-        Ok(tokio::task::block_in_place(|| execute(connection, &statement, parameters)))
+        Ok(tokio::task::block_in_place(|| {
+            execute(connection, &statement, parameters)
+        }))
     }
 
     fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
@@ -180,7 +198,9 @@ mod tests {
         let mut config = RuntimeConfig::default();
         for label in ["users", "boards"] {
             let path = Some(format!("{label}.db").into());
-            config.sqlite_database.insert(label.to_owned(), Database::Spin { path });
+            config
+                .sqlite_database
+                .insert(label.to_owned(), Database::Spin { path });
         }
         SqliteGrant {
             databases: Arc::new(Databases::resolve(&config, dir, dir).unwrap()),
@@ -201,7 +221,10 @@ mod tests {
     fn a_listed_but_undefined_label_is_no_such_database() {
         let dir = tempfile::tempdir().unwrap();
         let component = grant(dir.path(), &["ghost"]);
-        assert!(matches!(component.open("ghost"), Err(Error::NoSuchDatabase)));
+        assert!(matches!(
+            component.open("ghost"),
+            Err(Error::NoSuchDatabase)
+        ));
     }
 
     #[test]
@@ -218,7 +241,12 @@ mod tests {
     fn statements_bind_parameters_and_return_typed_rows() {
         let dir = tempfile::tempdir().unwrap();
         let db = grant(dir.path(), &["users"]).open("users").unwrap();
-        execute(&db, "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)", vec![]).unwrap();
+        execute(
+            &db,
+            "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
+            vec![],
+        )
+        .unwrap();
         let row = vec![
             Value::Integer(1),
             Value::Real(1.5),
@@ -229,13 +257,16 @@ mod tests {
         execute(&db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row).unwrap();
         let result = execute(&db, "SELECT * FROM t", vec![]).unwrap();
         assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
-        assert!(matches!(result.rows[0].values[..], [
-            Value::Integer(1),
-            Value::Real(_),
-            Value::Text(_),
-            Value::Blob(_),
-            Value::Null
-        ]));
+        assert!(matches!(
+            result.rows[0].values[..],
+            [
+                Value::Integer(1),
+                Value::Real(_),
+                Value::Text(_),
+                Value::Blob(_),
+                Value::Null
+            ]
+        ));
     }
 
     #[test]

@@ -140,7 +140,9 @@ mod tests {
     #[test]
     fn a_required_variable_without_a_value_stops_start_up() {
         let vars = declared(&[("token", None)]);
-        let error = AppVariables::resolve(&vars, |_| None).unwrap_err().to_string();
+        let error = AppVariables::resolve(&vars, |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("SPIN_VARIABLE_TOKEN"), "{error}");
     }
 
@@ -152,7 +154,10 @@ mod tests {
         let component = app.for_component(&mine).unwrap();
         assert_eq!(component.get("a").unwrap(), "1");
         assert!(matches!(component.get("b"), Err(Error::Undefined(_))));
-        assert!(matches!(component.get("Bad-Name"), Err(Error::InvalidName(_))));
+        assert!(matches!(
+            component.get("Bad-Name"),
+            Err(Error::InvalidName(_))
+        ));
     }
 
     #[test]

@@ -57,8 +57,14 @@ mod tests {
 
     #[test]
     fn versions_compare_up_to_the_minor() {
-        assert_eq!(without_patch("wasi:cli/stdout@0.2.6"), "wasi:cli/stdout@0.2");
-        assert_eq!(without_patch("fermyon:spin/sqlite@2.0.0"), "fermyon:spin/sqlite@2.0");
+        assert_eq!(
+            without_patch("wasi:cli/stdout@0.2.6"),
+            "wasi:cli/stdout@0.2"
+        );
+        assert_eq!(
+            without_patch("fermyon:spin/sqlite@2.0.0"),
+            "fermyon:spin/sqlite@2.0"
+        );
         assert_eq!(without_patch("local"), "local");
     }
 
@@ -72,6 +78,8 @@ mod tests {
         assert!(!user.contains("fermyon:spin/variables@2.0"));
         assert!(board.contains("wasi:http/outgoing-handler@0.2"));
         assert!(board.contains("fermyon:spin/variables@2.0"));
-        assert!(!board.iter().any(|import| import.starts_with("wasi:sockets")));
+        assert!(!board
+            .iter()
+            .any(|import| import.starts_with("wasi:sockets")));
     }
 }

@@ -11,29 +11,50 @@ fn workspace() -> PathBuf {
 
 fn built_component(crate_name: &str) -> Vec<u8> {
     let path = workspace().join(format!("target/wasm32-wasip1/release/{crate_name}.wasm"));
-    let module = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; build the components first (make build)", path.display()));
+    let module = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the components first (make build)",
+            path.display()
+        )
+    });
     loader::componentize(&module).unwrap()
 }
 
 fn undeclared(crate_name: &str, world_name: &str) -> Vec<String> {
-    world::undeclared_imports(&built_component(crate_name), &workspace().join("wit"), world_name).unwrap()
+    world::undeclared_imports(
+        &built_component(crate_name),
+        &workspace().join("wit"),
+        world_name,
+    )
+    .unwrap()
 }
 
 #[test]
 fn the_user_component_stays_within_its_world() {
-    assert_eq!(undeclared("user_component", "user-component"), Vec::<String>::new());
+    assert_eq!(
+        undeclared("user_component", "user-component"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn the_board_component_stays_within_its_world() {
-    assert_eq!(undeclared("board_component", "board-component"), Vec::<String>::new());
+    assert_eq!(
+        undeclared("board_component", "board-component"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn the_check_catches_an_import_the_world_does_not_grant() {
     // Board calls the user service and reads a variable; the user service's world grants neither.
     let extra = undeclared("board_component", "user-component");
-    assert!(extra.contains(&"wasi:http/outgoing-handler@0.2".to_owned()), "{extra:?}");
-    assert!(extra.contains(&"fermyon:spin/variables@2.0".to_owned()), "{extra:?}");
+    assert!(
+        extra.contains(&"wasi:http/outgoing-handler@0.2".to_owned()),
+        "{extra:?}"
+    );
+    assert!(
+        extra.contains(&"fermyon:spin/variables@2.0".to_owned()),
+        "{extra:?}"
+    );
 }

@@ -134,7 +134,10 @@ impl Fields {
     }
 
     fn add(&mut self, name: &str, message: String) {
-        self.errors.entry(name.to_owned()).or_default().push(message);
+        self.errors
+            .entry(name.to_owned())
+            .or_default()
+            .push(message);
     }
 }
 
@@ -159,7 +162,10 @@ mod tests {
 
     #[test]
     fn a_json_object_is_accepted_with_or_without_a_charset() {
-        assert_eq!(status_of(json_object(&request(Some("application/json"), b"{}"))), 200);
+        assert_eq!(
+            status_of(json_object(&request(Some("application/json"), b"{}"))),
+            200
+        );
         let with_charset = request(Some("Application/JSON; charset=utf-8"), b"{\"a\":1}");
         assert_eq!(status_of(json_object(&with_charset)), 200);
     }
@@ -167,20 +173,29 @@ mod tests {
     #[test]
     fn a_body_over_the_limit_is_too_large() {
         let body = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(status_of(json_object(&request(Some("application/json"), &body))), 413);
+        assert_eq!(
+            status_of(json_object(&request(Some("application/json"), &body))),
+            413
+        );
     }
 
     #[test]
     fn a_body_at_the_limit_is_read() {
         let mut body = vec![b' '; MAX_BODY_BYTES - 2];
         body.extend_from_slice(b"{}");
-        assert_eq!(status_of(json_object(&request(Some("application/json"), &body))), 200);
+        assert_eq!(
+            status_of(json_object(&request(Some("application/json"), &body))),
+            200
+        );
     }
 
     #[test]
     fn a_missing_or_other_media_type_is_unsupported() {
         assert_eq!(status_of(json_object(&request(None, b"{}"))), 415);
-        assert_eq!(status_of(json_object(&request(Some("text/plain"), b"{}"))), 415);
+        assert_eq!(
+            status_of(json_object(&request(Some("text/plain"), b"{}"))),
+            415
+        );
         assert_eq!(
             status_of(json_object(&request(Some("application/jsonx"), b"{}"))),
             415
@@ -189,7 +204,14 @@ mod tests {
 
     #[test]
     fn malformed_json_and_non_objects_are_bad_requests() {
-        for body in [&b"{"[..], b"", b"[1]", b"\"text\"", b"null", b"{\"a\":\xff}"] {
+        for body in [
+            &b"{"[..],
+            b"",
+            b"[1]",
+            b"\"text\"",
+            b"null",
+            b"{\"a\":\xff}",
+        ] {
             assert_eq!(
                 status_of(json_object(&request(Some("application/json"), body))),
                 400,
@@ -229,7 +251,10 @@ mod tests {
 
     #[test]
     fn integers_outside_i64_and_fractions_are_rejected() {
-        let mut f = fields(r#"{"a": 1e3, "b": 99999999999999999999, "c": 7}"#, &["a", "b", "c"]);
+        let mut f = fields(
+            r#"{"a": 1e3, "b": 99999999999999999999, "c": 7}"#,
+            &["a", "b", "c"],
+        );
         assert_eq!(f.integer("a", Ok::<i64, &str>), None);
         assert_eq!(f.integer("b", Ok::<i64, &str>), None);
         assert_eq!(f.integer("c", Ok::<i64, &str>), Some(7));

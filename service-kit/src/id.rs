@@ -17,7 +17,16 @@ mod tests {
     fn only_positive_decimal_integers_in_range_are_ids() {
         assert_eq!(positive("42"), Some(42));
         assert_eq!(positive("007"), Some(7));
-        for raw in ["0", "-1", "+1", "1.5", "abc", "", " 1", "9223372036854775808"] {
+        for raw in [
+            "0",
+            "-1",
+            "+1",
+            "1.5",
+            "abc",
+            "",
+            " 1",
+            "9223372036854775808",
+        ] {
             assert_eq!(positive(raw), None, "{raw:?}");
         }
     }

@@ -12,23 +12,32 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
+    /// Names the problem type; served as the relative URI `/problems/{slug}`.
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    pub slug: &'static str,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<FieldErrors>,
     #[serde(skip)]
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+fn type_uri<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("/problems/{slug}"))
 }
 
 impl Problem {
-    /// `slug` names the problem type; it becomes the relative URI `/problems/{slug}`.
-    pub fn new(status: u16, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
-            kind: format!("/problems/{slug}"),
-            title: title.to_owned(),
+            slug,
+            title,
             status,
             detail: detail.into(),
             errors: None,
@@ -73,11 +82,16 @@ impl Problem {
 
     /// A fault of ours, not the client's. The detail says nothing about internals.
     pub fn internal() -> Self {
-        Self::new(500, "internal", "Internal error", "The service failed to handle the request.")
+        Self::new(
+            500,
+            "internal",
+            "Internal error",
+            "The service failed to handle the request.",
+        )
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_owned(), value.into()));
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 }
@@ -90,7 +104,7 @@ impl From<Problem> for Response {
             .status(problem.status)
             .header("content-type", CONTENT_TYPE);
         for (name, value) in &problem.headers {
-            builder.header(name.as_str(), value.as_str());
+            builder.header(*name, value.as_str());
         }
         builder.body(body).build()
     }

@@ -16,7 +16,11 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("status {}: body is not JSON ({e}): {}", self.status, self.text())
+            panic!(
+                "status {}: body is not JSON ({e}): {}",
+                self.status,
+                self.text()
+            )
         })
     }
 
@@ -25,13 +29,25 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// Asserts an RFC 9457 problem with `status`, and returns its body.
     pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status, status, "expected a {status} problem, got: {}", self.text());
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "expected a {status} problem, got: {}",
+            self.text()
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text()
+        );
         let body = self.json();
         assert_eq!(body["status"], status);
         for field in ["type", "title", "detail"] {
@@ -67,7 +83,12 @@ impl Client {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.send("POST", path, Some("application/json"), body.to_string().as_bytes())
+        self.send(
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
     }
 
     /// Any method, any content type (or none), any bytes.
@@ -77,7 +98,13 @@ impl Client {
     }
 
     /// Like `send`, but a transport failure is returned instead of failing the test.
-    pub fn try_send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Result<Reply, String> {
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Reply, String> {
         let mut request = self.agent.request(method, &format!("{}{path}", self.base));
         if let Some(content_type) = content_type {
             request = request.set("content-type", content_type);
@@ -97,7 +124,12 @@ impl Client {
             })
             .collect();
         let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).map_err(|e| e.to_string())?;
-        Ok(Reply { status, headers, body })
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
+            .map_err(|e| e.to_string())?;
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 }

@@ -30,7 +30,11 @@ impl Host {
         let devhost = std::env::var_os("DEVHOST_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("target/host/devhost"));
-        assert!(devhost.exists(), "{} is missing: run `make build` first", devhost.display());
+        assert!(
+            devhost.exists(),
+            "{} is missing: run `make build` first",
+            devhost.display()
+        );
         Host::Devhost(devhost)
     }
 
@@ -147,7 +151,9 @@ impl RunningApp {
 
     /// Whether the host process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     fn launch(&mut self) {
@@ -172,7 +178,9 @@ impl RunningApp {
         for id in &self.spec.component_ids {
             command.arg("--component-id").arg(id);
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.host));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.host));
         self.child = Some(child);
         self.wait_until_answering();
     }
@@ -188,7 +196,10 @@ impl RunningApp {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the host did not answer within {START_TIMEOUT:?}:\n{}", self.log());
+        panic!(
+            "the host did not answer within {START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
     }
 
     /// Starts the host expecting it to refuse to start; returns what it printed.
@@ -218,7 +229,10 @@ impl RunningApp {
         while Instant::now() < deadline {
             if child.try_wait().expect("wait").is_some() {
                 let output = child.wait_with_output().expect("output");
-                assert!(!output.status.success(), "the host exited cleanly instead of refusing");
+                assert!(
+                    !output.status.success(),
+                    "the host exited cleanly instead of refusing"
+                );
                 return format!(
                     "{}{}",
                     String::from_utf8_lossy(&output.stdout),
@@ -228,6 +242,7 @@ impl RunningApp {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("the host kept running; it should have refused to start");
     }
 }

@@ -18,6 +18,10 @@ pub fn workspace() -> PathBuf {
 /// A built release `.wasm` of the workspace, e.g. `probe_component`.
 pub fn built_wasm(crate_name: &str) -> PathBuf {
     let path = workspace().join(format!("target/wasm32-wasip1/release/{crate_name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make build` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make build` first",
+        path.display()
+    );
     path
 }

@@ -4,36 +4,45 @@ use e2e::host::RunningApp;
 use serde_json::{json, Value};
 
 fn sign_up(app: &RunningApp, email: &str, name: &str) -> i64 {
-    let reply = app
-        .client
-        .post_json("/users", &json!({ "email": email, "name": name, "password": "correct horse" }));
+    let reply = app.client.post_json(
+        "/users",
+        &json!({ "email": email, "name": name, "password": "correct horse" }),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()["id"].as_i64().unwrap()
 }
 
 fn write(app: &RunningApp, user_id: i64, title: &str) -> Value {
-    let reply = app
-        .client
-        .post_json("/boards", &json!({ "userId": user_id, "title": title, "content": "Hello\nworld" }));
+    let reply = app.client.post_json(
+        "/boards",
+        &json!({ "userId": user_id, "title": title, "content": "Hello\nworld" }),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
 }
 
 fn count_posts(app: &RunningApp) -> usize {
-    app.client.get("/boards?limit=100").json()["boards"].as_array().unwrap().len()
+    app.client.get("/boards?limit=100").json()["boards"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[test]
 fn a_post_is_written_with_location_and_read_back_with_its_author() {
     let app = RunningApp::start_default();
     let ann = sign_up(&app, "ann@example.org", "Ann");
-    let reply = app
-        .client
-        .post_json("/boards", &json!({ "userId": ann, "title": " Hi ", "content": "Hello\nworld" }));
+    let reply = app.client.post_json(
+        "/boards",
+        &json!({ "userId": ann, "title": " Hi ", "content": "Hello\nworld" }),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     let post = reply.json();
     let id = post["id"].as_i64().unwrap();
-    assert_eq!(reply.header("location"), Some(format!("/boards/{id}").as_str()));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/boards/{id}").as_str())
+    );
     assert_eq!(post["userId"], ann);
     assert_eq!(post["title"], "Hi");
     assert_eq!(post["content"], "Hello\nworld");
@@ -52,7 +61,10 @@ fn a_post_by_an_unknown_user_is_422_and_writes_nothing() {
     let app = RunningApp::start_default();
     let problem = app
         .client
-        .post_json("/boards", &json!({ "userId": 424242, "title": "t", "content": "c" }))
+        .post_json(
+            "/boards",
+            &json!({ "userId": 424242, "title": "t", "content": "c" }),
+        )
         .problem(422);
     assert!(problem["errors"]["userId"].is_array(), "{problem}");
     assert_eq!(count_posts(&app), 0);
@@ -64,12 +76,21 @@ fn invalid_posts_are_422_with_every_field_error() {
     let long_title = "t".repeat(201);
     let problem = app
         .client
-        .post_json("/boards", &json!({ "userId": 0, "title": long_title, "content": "  ", "tags": [] }))
+        .post_json(
+            "/boards",
+            &json!({ "userId": 0, "title": long_title, "content": "  ", "tags": [] }),
+        )
         .problem(422);
     for field in ["userId", "title", "content", "tags"] {
-        assert!(problem["errors"][field].is_array(), "no error for {field}: {problem}");
+        assert!(
+            problem["errors"][field].is_array(),
+            "no error for {field}: {problem}"
+        );
     }
-    let problem = app.client.post_json("/boards", &json!({ "userId": "1" })).problem(422);
+    let problem = app
+        .client
+        .post_json("/boards", &json!({ "userId": "1" }))
+        .problem(422);
     assert_eq!(problem["errors"]["userId"][0], "must be an integer");
     assert_eq!(problem["errors"]["title"][0], "is required");
     assert_eq!(count_posts(&app), 0);
@@ -78,9 +99,15 @@ fn invalid_posts_are_422_with_every_field_error() {
 #[test]
 fn bad_bodies_are_400_415_and_413() {
     let app = RunningApp::start_default();
-    app.client.send("POST", "/boards", Some("application/json"), b"[]").problem(400);
-    app.client.send("POST", "/boards", Some("application/json"), b"{,}").problem(400);
-    app.client.send("POST", "/boards", Some("text/plain"), b"{}").problem(415);
+    app.client
+        .send("POST", "/boards", Some("application/json"), b"[]")
+        .problem(400);
+    app.client
+        .send("POST", "/boards", Some("application/json"), b"{,}")
+        .problem(400);
+    app.client
+        .send("POST", "/boards", Some("text/plain"), b"{}")
+        .problem(415);
     let content = "x".repeat(70_000);
     let body = json!({ "userId": 1, "title": "t", "content": content });
     app.client.post_json("/boards", &body).problem(413);
@@ -113,7 +140,11 @@ fn listing_pages_newest_first_with_a_cursor_and_authors() {
     let mut written = Vec::new();
     for i in 0..5 {
         let author = if i % 2 == 0 { ann } else { bob };
-        written.push(write(&app, author, &format!("post {i}"))["id"].as_i64().unwrap());
+        written.push(
+            write(&app, author, &format!("post {i}"))["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     let mut seen = Vec::new();
     let mut path = "/boards?limit=2".to_owned();
@@ -144,7 +175,12 @@ fn listing_filters_by_author() {
     write(&app, bob, "b1");
     write(&app, ann, "a2");
     let page = app.client.get(&format!("/boards?userId={ann}")).json();
-    let titles: Vec<&str> = page["boards"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = page["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["a2", "a1"]);
     assert_eq!(page["nextCursor"], Value::Null);
 }
@@ -152,7 +188,14 @@ fn listing_filters_by_author() {
 #[test]
 fn listing_rejects_bad_parameters_with_400() {
     let app = RunningApp::start_default();
-    for query in ["limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=0", "userId=-1"] {
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "cursor=abc",
+        "cursor=0",
+        "userId=-1",
+    ] {
         app.client.get(&format!("/boards?{query}")).problem(400);
     }
     assert_eq!(app.client.get("/boards").json()["boards"], json!([]));
@@ -163,13 +206,18 @@ fn health_answers_without_the_user_service() {
     let app = RunningApp::start_default();
     let reply = app.client.get("/boards/health");
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.header("x-service-version").unwrap().starts_with("board-component/"));
+    assert!(reply
+        .header("x-service-version")
+        .unwrap()
+        .starts_with("board-component/"));
 }
 
 #[test]
 fn unsupported_methods_are_405_with_allow() {
     let app = RunningApp::start_default();
-    let reply = app.client.send("PATCH", "/boards/1", Some("application/json"), b"{}");
+    let reply = app
+        .client
+        .send("PATCH", "/boards/1", Some("application/json"), b"{}");
     reply.problem(405);
     assert_eq!(reply.header("allow"), Some("GET"));
 }

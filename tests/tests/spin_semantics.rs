@@ -10,10 +10,16 @@ use serde_json::Value;
 
 /// The `sqlite_databases` that the real `spin.toml` grants `component`.
 fn granted_labels(component: &str) -> Vec<String> {
-    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).unwrap()).unwrap();
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).unwrap()).unwrap();
     manifest["component"][component]["sqlite_databases"]
         .as_array()
-        .map(|labels| labels.iter().map(|l| l.as_str().unwrap().to_owned()).collect())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -97,8 +103,14 @@ fn a_wildcard_route_gets_spins_request_headers() {
     assert_eq!(headers["spin-raw-component-route"], "/probe/...");
     assert_eq!(headers["spin-component-route"], "/probe");
     assert_eq!(headers["spin-base-path"], "/");
-    assert_eq!(headers["spin-full-url"], format!("http://{}/probe/a/b/headers?x=1", app.addr));
-    assert!(headers["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert_eq!(
+        headers["spin-full-url"],
+        format!("http://{}/probe/a/b/headers?x=1", app.addr)
+    );
+    assert!(headers["spin-client-addr"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
 }
 
 #[test]
@@ -122,8 +134,14 @@ fn the_board_components_grant_cannot_open_the_users_database() {
     let board = granted_labels("board-component");
     let (_files, app) = start_probe(&board, vec![]);
     assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "ok");
-    assert_eq!(probe(&app, "/probe/sqlite?label=users")["result"], "access-denied");
-    assert_eq!(probe(&app, "/probe/sqlite?label=nonexistent")["result"], "access-denied");
+    assert_eq!(
+        probe(&app, "/probe/sqlite?label=users")["result"],
+        "access-denied"
+    );
+    assert_eq!(
+        probe(&app, "/probe/sqlite?label=nonexistent")["result"],
+        "access-denied"
+    );
 }
 
 #[test]
@@ -131,7 +149,10 @@ fn the_user_components_grant_cannot_open_the_boards_database() {
     let user = granted_labels("user-component");
     let (_files, app) = start_probe(&user, vec![]);
     assert_eq!(probe(&app, "/probe/sqlite?label=users")["result"], "ok");
-    assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "access-denied");
+    assert_eq!(
+        probe(&app, "/probe/sqlite?label=boards")["result"],
+        "access-denied"
+    );
 }
 
 #[test]
@@ -140,8 +161,14 @@ fn a_component_cannot_attach_another_services_database_file() {
     let (files, app) = start_probe(&board, vec![]);
     assert_eq!(probe(&app, "/probe/sqlite?label=boards")["result"], "ok");
     let users_file = files.path().join("data/users.db");
-    let result = probe(&app, &format!("/probe/attach?label=boards&file={}", users_file.display()));
-    assert_ne!(result["result"], "ok", "ATTACH of another file must be refused: {result}");
+    let result = probe(
+        &app,
+        &format!("/probe/attach?label=boards&file={}", users_file.display()),
+    );
+    assert_ne!(
+        result["result"], "ok",
+        "ATTACH of another file must be refused: {result}"
+    );
     assert!(!users_file.exists() || std::fs::metadata(&users_file).unwrap().len() == 0);
 }
 
@@ -150,11 +177,17 @@ fn variables_come_from_defaults_or_the_environment_and_only_declared_ones_are_vi
     let (_files, app) = start_probe(&[], vec![]);
     assert_eq!(probe(&app, "/probe/variable?name=greeting")["value"], "hi!");
     let unused = probe(&app, "/probe/variable?name=unused");
-    assert!(unused["result"].as_str().unwrap().contains("Undefined"), "{unused}");
+    assert!(
+        unused["result"].as_str().unwrap().contains("Undefined"),
+        "{unused}"
+    );
     drop(app);
     let env = vec![("SPIN_VARIABLE_GREETING".to_owned(), "hello".to_owned())];
     let (_files, app) = start_probe(&[], env);
-    assert_eq!(probe(&app, "/probe/variable?name=greeting")["value"], "hello!");
+    assert_eq!(
+        probe(&app, "/probe/variable?name=greeting")["value"],
+        "hello!"
+    );
 }
 
 #[test]
@@ -163,8 +196,14 @@ fn outbound_calls_go_only_to_allowed_hosts_and_chaining_reaches_private_componen
     let chained = probe(&app, "/probe/outbound?url=http://hidden.spin.internal/noop");
     assert_eq!(chained["result"], "ok", "{chained}");
     assert_eq!(chained["status"], 200);
-    let denied = probe(&app, &format!("/probe/outbound?url=http://{}/probe/noop", app.addr));
-    assert!(denied["result"].as_str().unwrap().contains("Denied"), "{denied}");
+    let denied = probe(
+        &app,
+        &format!("/probe/outbound?url=http://{}/probe/noop", app.addr),
+    );
+    assert!(
+        denied["result"].as_str().unwrap().contains("Denied"),
+        "{denied}"
+    );
 }
 
 #[test]
@@ -189,7 +228,10 @@ fn running_a_subset_that_chains_to_an_unselected_component_is_refused() {
         ..AppSpec::default()
     };
     let output = RunningApp::refuse_to_start(spec);
-    assert!(output.contains("service chaining to unselected component"), "{output}");
+    assert!(
+        output.contains("service chaining to unselected component"),
+        "{output}"
+    );
 }
 
 #[test]

@@ -4,9 +4,10 @@ use e2e::host::RunningApp;
 use serde_json::json;
 
 fn sign_up(app: &RunningApp, email: &str, name: &str) -> serde_json::Value {
-    let reply = app
-        .client
-        .post_json("/users", &json!({ "email": email, "name": name, "password": "correct horse" }));
+    let reply = app.client.post_json(
+        "/users",
+        &json!({ "email": email, "name": name, "password": "correct horse" }),
+    );
     assert_eq!(reply.status, 201, "{}", reply.text());
     reply.json()
 }
@@ -21,7 +22,10 @@ fn sign_up_answers_201_with_location_and_the_account_but_no_password() {
     assert_eq!(reply.status, 201, "{}", reply.text());
     let user = reply.json();
     let id = user["id"].as_i64().unwrap();
-    assert_eq!(reply.header("location"), Some(format!("/users/{id}").as_str()));
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/users/{id}").as_str())
+    );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(user["email"], "ann@example.org");
     assert_eq!(user["name"], "Ann");
@@ -50,9 +54,10 @@ fn a_user_is_public_by_id_without_email() {
 fn an_email_can_sign_up_once_whatever_its_case() {
     let app = RunningApp::start_default();
     sign_up(&app, "cat@example.org", "Cat");
-    let again = app
-        .client
-        .post_json("/users", &json!({ "email": "CAT@example.org", "name": "Cat 2", "password": "12345678" }));
+    let again = app.client.post_json(
+        "/users",
+        &json!({ "email": "CAT@example.org", "name": "Cat 2", "password": "12345678" }),
+    );
     let problem = again.problem(409);
     assert_eq!(problem["type"], "/problems/email-taken");
 }
@@ -60,21 +65,28 @@ fn an_email_can_sign_up_once_whatever_its_case() {
 #[test]
 fn invalid_fields_are_all_reported_with_422() {
     let app = RunningApp::start_default();
-    let reply = app
-        .client
-        .post_json("/users", &json!({ "email": "nope", "name": "", "password": "short", "admin": true }));
+    let reply = app.client.post_json(
+        "/users",
+        &json!({ "email": "nope", "name": "", "password": "short", "admin": true }),
+    );
     let problem = reply.problem(422);
     let errors = &problem["errors"];
     for field in ["email", "name", "password", "admin"] {
         assert!(errors[field].is_array(), "no error for {field}: {problem}");
     }
-    assert!(!reply.text().contains("short"), "the password must not be echoed");
+    assert!(
+        !reply.text().contains("short"),
+        "the password must not be echoed"
+    );
 }
 
 #[test]
 fn missing_and_mistyped_fields_are_422() {
     let app = RunningApp::start_default();
-    let problem = app.client.post_json("/users", &json!({ "email": 5, "name": null })).problem(422);
+    let problem = app
+        .client
+        .post_json("/users", &json!({ "email": 5, "name": null }))
+        .problem(422);
     assert_eq!(problem["errors"]["email"][0], "must be a string");
     assert_eq!(problem["errors"]["name"][0], "must be a string");
     assert_eq!(problem["errors"]["password"][0], "is required");
@@ -132,9 +144,16 @@ fn a_batch_look_up_needs_1_to_100_valid_ids() {
     app.client.get("/users?ids=").problem(400);
     app.client.get("/users?ids=1,x").problem(400);
     let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
-    app.client.get(&format!("/users?ids={}", too_many.join(","))).problem(400);
+    app.client
+        .get(&format!("/users?ids={}", too_many.join(",")))
+        .problem(400);
     let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
-    assert_eq!(app.client.get(&format!("/users?ids={}", hundred.join(","))).status, 200);
+    assert_eq!(
+        app.client
+            .get(&format!("/users?ids={}", hundred.join(",")))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -143,7 +162,10 @@ fn health_touches_the_database() {
     let reply = app.client.get("/users/health");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["status"], "ok");
-    assert!(app.dir.join(".spin/users.db").exists(), "health created the users database");
+    assert!(
+        app.dir.join(".spin/users.db").exists(),
+        "health created the users database"
+    );
 }
 
 #[test]
@@ -152,7 +174,9 @@ fn unsupported_methods_are_405_with_allow() {
     let reply = app.client.send("DELETE", "/users", None, b"");
     reply.problem(405);
     assert_eq!(reply.header("allow"), Some("GET, POST"));
-    let reply = app.client.send("PUT", "/users/1", Some("application/json"), b"{}");
+    let reply = app
+        .client
+        .send("PUT", "/users/1", Some("application/json"), b"{}");
     reply.problem(405);
     assert_eq!(reply.header("allow"), Some("GET"));
 }
@@ -160,6 +184,10 @@ fn unsupported_methods_are_405_with_allow() {
 #[test]
 fn every_response_names_the_component_version() {
     let app = RunningApp::start_default();
-    let version = app.client.get("/users/health").header("x-service-version").map(str::to_owned);
+    let version = app
+        .client
+        .get("/users/health")
+        .header("x-service-version")
+        .map(str::to_owned);
     assert!(version.unwrap().starts_with("user-component/0.1.0+"));
 }

@@ -133,12 +133,24 @@ mod tests {
 
     #[test]
     fn an_email_is_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ann@Example.ORG ").unwrap().as_str(), "ann@example.org");
+        assert_eq!(
+            Email::parse("  Ann@Example.ORG ").unwrap().as_str(),
+            "ann@example.org"
+        );
     }
 
     #[test]
     fn an_email_without_a_single_at_sign_and_both_parts_is_rejected() {
-        for raw in ["", "   ", "ann", "@x.org", "ann@", "a@b@c", "a b@c.org", "a\u{0}@c.org"] {
+        for raw in [
+            "",
+            "   ",
+            "ann",
+            "@x.org",
+            "ann@",
+            "a@b@c",
+            "a b@c.org",
+            "a\u{0}@c.org",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw:?}");
         }
     }
@@ -176,7 +188,11 @@ mod tests {
 
     #[test]
     fn an_id_list_is_deduplicated_and_capped_at_100() {
-        let ids: Vec<i64> = IdList::parse("3, 1,3").unwrap().iter().map(UserId::get).collect();
+        let ids: Vec<i64> = IdList::parse("3, 1,3")
+            .unwrap()
+            .iter()
+            .map(UserId::get)
+            .collect();
         assert_eq!(ids, [1, 3]);
         let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
         assert!(IdList::parse(&hundred.join(",")).is_ok());

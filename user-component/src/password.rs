@@ -16,7 +16,9 @@ fn hasher() -> Argon2<'static> {
 /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`, with a fresh salt.
 pub fn hash(password: &Password) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(hasher().hash_password(password.expose(), &salt)?.to_string())
+    Ok(hasher()
+        .hash_password(password.expose(), &salt)?
+        .to_string())
 }
 
 #[cfg(test)]

@@ -46,7 +46,9 @@ impl From<UserError> for Problem {
                 "Email taken",
                 "An account with this email already exists.",
             ),
-            UserError::NotFound(id) => Problem::not_found(format!("There is no user {}.", id.get())),
+            UserError::NotFound(id) => {
+                Problem::not_found(format!("There is no user {}.", id.get()))
+            }
             UserError::Database(error) => db::unavailable(&error),
             UserError::Hashing => Problem::internal(),
         }
@@ -154,11 +156,10 @@ fn get_one(raw_id: &str) -> Result<Response, UserError> {
 }
 
 fn list(request: &Request) -> Result<Response, UserError> {
-    let raw = query::param(request, "ids").ok_or_else(|| {
-        Problem::bad_request("Pass the users to look up as `?ids=1,2,3`.")
-    })?;
-    let ids = IdList::parse(&raw)
-        .map_err(|invalid| Problem::bad_request(format!("`ids` {invalid}.")))?;
+    let raw = query::param(request, "ids")
+        .ok_or_else(|| Problem::bad_request("Pass the users to look up as `?ids=1,2,3`."))?;
+    let ids =
+        IdList::parse(&raw).map_err(|invalid| Problem::bad_request(format!("`ids` {invalid}.")))?;
     let db = store::connect()?;
     let users = store::find_users(&db, &ids)?;
     let users = users.iter().map(PublicUser::from).collect();
@@ -170,4 +171,3 @@ fn health() -> Result<Response, UserError> {
     store::ping(&db)?;
     Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
 }
-

@@ -142,7 +142,10 @@ mod tests {
         let (_dir, db) = database();
         let ann = sign_up(&db, "ann@example.org").unwrap();
         let bob = sign_up(&db, "bob@example.org").unwrap();
-        assert_eq!(find_user(&db, UserId::parse("2").unwrap()).unwrap(), Some(bob.clone()));
+        assert_eq!(
+            find_user(&db, UserId::parse("2").unwrap()).unwrap(),
+            Some(bob.clone())
+        );
         assert_eq!(find_user(&db, UserId::parse("9").unwrap()).unwrap(), None);
         let found = find_users(&db, &IdList::parse("9,2,1").unwrap()).unwrap();
         assert_eq!(found, vec![ann, bob]);
