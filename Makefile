@@ -6,13 +6,22 @@ DEVHOST := target/host/devhost
 COMPONENTS := -p user-component -p board-component -p probe-component
 HOST_FLAGS := --runtime-config-file runtime-config.toml
 
-.PHONY: build components devhost run test lint fmt
+# A second build of user-component with another build id, for the live-swap test.
+SWAP_TEST_BUILD := target/swap-test/user_component.wasm
+USER_SOURCES := $(shell find user-component service-kit -name '*.rs' -o -name Cargo.toml) Cargo.toml
+
+.PHONY: build components devhost run split swap test lint fmt
 
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
 
-components:
+components: $(SWAP_TEST_BUILD)
 	cargo build --target wasm32-wasip1 --release $(COMPONENTS)
+
+$(SWAP_TEST_BUILD): $(USER_SOURCES)
+	SERVICE_BUILD_ID=swap-test cargo build --target wasm32-wasip1 --release -p user-component
+	mkdir -p $(dir $@)
+	cp target/wasm32-wasip1/release/user_component.wasm $@
 
 devhost:
 	cargo build --profile host -p devhost
@@ -24,8 +33,17 @@ ifneq ($(SPIN),)
 	$(SPIN) up $(HOST_FLAGS)
 else
 	@echo "Spin is not installed: running on devhost"
-	$(DEVHOST) $(HOST_FLAGS)
+	$(DEVHOST) $(HOST_FLAGS) --watch
 endif
+
+## The two services as two processes: user on 127.0.0.1:3001, board on 127.0.0.1:3002.
+split: build
+	scripts/split
+
+## Rebuild one component and put it into service without touching the other:
+## make swap COMPONENT=user-component
+swap:
+	scripts/swap $(COMPONENT)
 
 ## Every test: unit tests of each crate, the world check, and the end-to-end suites.
 test: build

@@ -39,6 +39,7 @@ pub struct AppOptions {
 }
 
 /// A component ready to serve: compiled, linked, and with its grants resolved.
+#[derive(Clone)]
 pub struct ServedComponent {
     pub id: String,
     pub source: PathBuf,
@@ -154,25 +155,32 @@ impl App {
         self.components.keys().map(String::as_str)
     }
 
-    /// Compiles the component's current `.wasm` and, if that works, serves new requests with it.
-    /// Requests already running keep the instance they started on.
-    pub fn reload(&self, id: &str) -> Result<()> {
+    /// Compiles the component's current `.wasm`, instantiates it once to prove it starts, and
+    /// only then serves new requests with it. Requests already running keep the instance they
+    /// started on; a build that fails any step is refused and the previous one keeps serving.
+    pub async fn reload(self: &Arc<Self>, id: &str) -> Result<()> {
         let slot = self
             .components
             .get(id)
             .with_context(|| format!("no component `{id}`"))?;
-        let current = self.component(id).expect("slot exists");
-        let pre = prepare(&self.engine, &self.linker, &current.source)?;
-        let next = ServedComponent {
-            id: current.id.clone(),
-            source: current.source.clone(),
-            labels: current.labels.clone(),
+        let current = self.component(id).expect("every slot holds a component");
+        let (engine, linker, source) = (
+            self.engine.clone(),
+            self.linker.clone(),
+            current.source.clone(),
+        );
+        let pre = tokio::task::spawn_blocking(move || prepare(&engine, &linker, &source)).await??;
+        let next = Arc::new(ServedComponent {
             pre,
-            sqlite: current.sqlite.clone(),
-            variables: current.variables.clone(),
-            allowed_hosts: current.allowed_hosts.clone(),
-        };
-        *slot.write().expect("slot lock is never poisoned") = Arc::new(next);
+            ..current.as_ref().clone()
+        });
+        let mut trial = Store::new(&self.engine, self.request_state(&next));
+        next.pre
+            .instantiate_async(&mut trial)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("the new build does not instantiate")?;
+        *slot.write().expect("slot lock is never poisoned") = next;
         Ok(())
     }
 
@@ -284,6 +292,27 @@ impl App {
                 Ok(Ok(())) => bail!("component never set a response"),
                 Ok(Err(trap)) => Err(anyhow::Error::from(trap).context("component trapped")),
                 Err(join) => Err(join.into()),
+            },
+        }
+    }
+}
+
+impl App {
+    /// A fresh store state for one request to `component`, with exactly its grants.
+    fn request_state(self: &Arc<Self>, component: &ServedComponent) -> RequestState {
+        let output = ComponentOutput::new(&component.id);
+        RequestState {
+            wasi: WasiCtx::builder()
+                .stdout(output.clone())
+                .stderr(output)
+                .build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            sqlite: component.sqlite.clone(),
+            variables: component.variables.clone(),
+            outbound: Outbound {
+                allowed: component.allowed_hosts.clone(),
+                app: Arc::downgrade(self),
             },
         }
     }

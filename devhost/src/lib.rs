@@ -12,6 +12,7 @@ pub mod runtime_config;
 pub mod server;
 pub mod sqlite;
 mod state;
+pub mod swap;
 pub mod variables;
 pub mod world;
 

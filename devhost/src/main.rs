@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use devhost::app::{App, AppOptions};
 use devhost::runtime_config::Location;
-use devhost::server;
+use devhost::{server, swap};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +30,9 @@ struct Cli {
     /// Run only these components (repeatable), as `spin up --component-id`.
     #[arg(long = "component-id")]
     component_ids: Vec<String>,
+    /// Swap a component in place when its `.wasm` changes (devhost only; Spin has no such flag).
+    #[arg(long)]
+    watch: bool,
 }
 
 #[tokio::main]
@@ -54,6 +57,10 @@ async fn main() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     print_banner(&app, listener.local_addr()?);
+    if cli.watch {
+        println!("Watching component sources; a new build is swapped in place");
+        tokio::spawn(swap::watch(app.clone()));
+    }
     server::serve(app, listener).await
 }
 

@@ -71,6 +71,8 @@ pub struct AppSpec {
     pub dir: Option<PathBuf>,
     /// A fixed address; a free port when `None`.
     pub listen: Option<SocketAddr>,
+    /// Host-specific flags, e.g. devhost's `--watch`.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for AppSpec {
@@ -82,6 +84,7 @@ impl Default for AppSpec {
             env: Vec::new(),
             dir: None,
             listen: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -178,6 +181,7 @@ impl RunningApp {
         for id in &self.spec.component_ids {
             command.arg("--component-id").arg(id);
         }
+        command.args(&self.spec.extra_args);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.host));

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod host;
+pub mod split;
 
 use std::path::{Path, PathBuf};
 

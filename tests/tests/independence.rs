@@ -1,0 +1,173 @@
+//! Independence you can see: each service runs alone in its own process, and a failure of one
+//! (stopped, hung, or its database unusable) does not spread to the other.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use e2e::client::Client;
+use e2e::host::RunningApp;
+use e2e::split::SplitApp;
+use serde_json::json;
+
+/// Board's call to the user service gives up after 1 s to connect and 1 s to the first byte;
+/// with the board's own work, a failing write must be answered within this.
+const FAIL_FAST: Duration = Duration::from_millis(2500);
+
+fn sign_up(client: &Client, email: &str) -> i64 {
+    let reply = client.post_json(
+        "/users",
+        &json!({ "email": email, "name": "Ann", "password": "correct horse" }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["id"].as_i64().unwrap()
+}
+
+fn write_post(client: &Client, user_id: i64) -> i64 {
+    let reply = client.post_json(
+        "/boards",
+        &json!({ "userId": user_id, "title": "t", "content": "c" }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()["id"].as_i64().unwrap()
+}
+
+fn post_count(client: &Client) -> usize {
+    client.get("/boards?limit=100").json()["boards"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// Asserts a write is refused with 503 + Retry-After, quickly, and returns how long it took.
+fn assert_write_fails_fast(board: &Client, user_id: i64) -> Duration {
+    let started = Instant::now();
+    let reply = board.post_json(
+        "/boards",
+        &json!({ "userId": user_id, "title": "t", "content": "c" }),
+    );
+    let elapsed = started.elapsed();
+    reply.problem(503);
+    assert!(
+        reply.header("retry-after").is_some(),
+        "503 without Retry-After"
+    );
+    assert!(elapsed < FAIL_FAST, "the write took {elapsed:?}");
+    elapsed
+}
+
+#[test]
+fn each_service_runs_alone_in_its_own_process_and_they_talk_over_http() {
+    let split = SplitApp::start();
+    assert_eq!(split.user.client.get("/users/health").status, 200);
+    assert_eq!(split.user.client.get("/boards/health").status, 404);
+    assert_eq!(split.board.client.get("/boards/health").status, 200);
+    assert_eq!(split.board.client.get("/users/health").status, 404);
+    let ann = sign_up(&split.user.client, "ann@example.org");
+    let post = write_post(&split.board.client, ann);
+    let read = split.board.client.get(&format!("/boards/{post}")).json();
+    assert_eq!(read["author"], json!({ "id": ann, "name": "Ann" }));
+}
+
+#[test]
+fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing_nothing() {
+    let mut split = SplitApp::start();
+    let ann = sign_up(&split.user.client, "ann@example.org");
+    let post = write_post(&split.board.client, ann);
+    split.user.kill();
+
+    let read = split.board.client.get(&format!("/boards/{post}"));
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["author"], json!(null));
+    let page = split.board.client.get("/boards").json();
+    assert_eq!(page["boards"][0]["author"], json!(null));
+
+    assert_write_fails_fast(&split.board.client, ann);
+    assert_eq!(
+        post_count(&split.board.client),
+        1,
+        "a refused write must write nothing"
+    );
+
+    split.user.restart();
+    write_post(&split.board.client, ann);
+    assert!(split.board.is_running(), "board was never restarted");
+    assert_eq!(post_count(&split.board.client), 2);
+}
+
+#[test]
+fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
+    let split = SplitApp::start();
+    let ann = sign_up(&split.user.client, "ann@example.org");
+    let post = write_post(&split.board.client, ann);
+    let SplitApp { board, dir, .. } = split;
+    drop(board);
+
+    // Accepts connections and never answers, like a user service stuck on a lock.
+    let hung = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_addr = hung.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming() {
+            held.push(stream);
+        }
+    });
+    let board = SplitApp::start_board(dir.path(), hung_addr);
+
+    let started = Instant::now();
+    let read = board.client.get(&format!("/boards/{post}"));
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["author"], json!(null));
+    assert!(
+        started.elapsed() < FAIL_FAST,
+        "the read took {:?}",
+        started.elapsed()
+    );
+
+    assert_write_fails_fast(&board.client, ann);
+    assert_eq!(post_count(&board.client), 1);
+}
+
+/// Replaces a database file with bytes SQLite cannot open.
+fn ruin_database(app: &RunningApp, file: &str) {
+    let path = app.dir.join(".spin").join(file);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+}
+
+#[test]
+fn an_unusable_users_database_takes_down_only_the_user_service() {
+    let app = RunningApp::start_default();
+    let ann = sign_up(&app.client, "ann@example.org");
+    let post = write_post(&app.client, ann);
+    ruin_database(&app, "users.db");
+
+    app.client.get("/users/health").problem(503);
+    app.client.get(&format!("/users/{ann}")).problem(503);
+    app.client
+        .post_json(
+            "/users",
+            &json!({ "email": "bob@example.org", "name": "Bob", "password": "12345678" }),
+        )
+        .problem(503);
+
+    let read = app.client.get(&format!("/boards/{post}"));
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["author"], json!(null));
+    assert_eq!(app.client.get("/boards/health").status, 200);
+}
+
+#[test]
+fn an_unusable_boards_database_does_not_affect_sign_up() {
+    let app = RunningApp::start_default();
+    let ann = sign_up(&app.client, "ann@example.org");
+    write_post(&app.client, ann);
+    ruin_database(&app, "boards.db");
+
+    app.client.get("/boards/health").problem(503);
+    app.client.get("/boards").problem(503);
+    let bob = sign_up(&app.client, "bob@example.org");
+    assert_eq!(app.client.get(&format!("/users/{bob}")).status, 200);
+    assert_eq!(app.client.get("/users/health").status, 200);
+}

@@ -1,0 +1,296 @@
+//! Swapping one component for a new build while both services are under load: no request
+//! fails, clients see the new version, board answers throughout, and every acknowledged write
+//! is still readable. In-place swap is devhost's `--watch`; Spin has no equivalent in one
+//! process (split mode restarts the one process instead), so this test runs on devhost.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use e2e::client::Client;
+use e2e::host::{write_file, AppSpec, Host, RunningApp};
+use e2e::{built_wasm, workspace};
+use serde_json::json;
+
+/// Load: two clients on the user service and two on the board service, back to back.
+const USER_CLIENTS: usize = 2;
+const BOARD_CLIENTS: usize = 2;
+/// Load before and after the swap.
+const PHASE: Duration = Duration::from_secs(2);
+
+/// The repository's manifest with each component's source pointed at `dir`'s copies.
+fn manifest_with_sources(dir: &Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(workspace().join("spin.toml")).unwrap();
+    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
+    for (id, file) in [
+        ("user-component", "user.wasm"),
+        ("board-component", "board.wasm"),
+    ] {
+        manifest["component"][id]["source"] =
+            toml::Value::String(dir.join(file).display().to_string());
+    }
+    write_file(dir, "spin.toml", &toml::to_string(&manifest).unwrap())
+}
+
+#[derive(Default)]
+struct Tally {
+    answered: usize,
+    failed: Vec<String>,
+    user_versions: Vec<String>,
+    users_written: Vec<i64>,
+    posts_written: Vec<i64>,
+    board_answers_after_swap: usize,
+}
+
+fn user_load(client: Client, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>, worker: usize) {
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let email = format!("load-{worker}-{n}@example.org");
+        let body = json!({ "email": email, "name": "Load", "password": "correct horse" });
+        let reply = client.try_send(
+            "POST",
+            "/users",
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        );
+        let mut tally = tally.lock().unwrap();
+        match reply {
+            Ok(reply) if reply.status == 201 => {
+                tally.answered += 1;
+                tally
+                    .users_written
+                    .push(reply.json()["id"].as_i64().unwrap());
+                tally.user_versions.push(
+                    reply
+                        .header("x-service-version")
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+            Ok(reply) => {
+                tally
+                    .failed
+                    .push(format!("POST /users: {} {}", reply.status, reply.text()))
+            }
+            Err(error) => tally.failed.push(format!("POST /users: {error}")),
+        }
+    }
+}
+
+fn board_load(
+    client: Client,
+    author: i64,
+    stop: Arc<AtomicBool>,
+    swapped: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let body = json!({ "userId": author, "title": "load", "content": "steady" });
+        let reply = client.try_send(
+            "POST",
+            "/boards",
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        );
+        let mut tally = tally.lock().unwrap();
+        match reply {
+            Ok(reply) if reply.status == 201 => {
+                tally.answered += 1;
+                tally
+                    .posts_written
+                    .push(reply.json()["id"].as_i64().unwrap());
+                if swapped.load(Ordering::Relaxed) {
+                    tally.board_answers_after_swap += 1;
+                }
+            }
+            Ok(reply) => {
+                tally
+                    .failed
+                    .push(format!("POST /boards: {} {}", reply.status, reply.text()))
+            }
+            Err(error) => tally.failed.push(format!("POST /boards: {error}")),
+        }
+    }
+}
+
+#[test]
+fn swapping_user_component_under_load_loses_no_request() {
+    if Host::detect().is_spin() {
+        eprintln!(
+            "skipped: in-place swap is devhost's --watch; on Spin, split mode restarts one process"
+        );
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
+    std::fs::copy(
+        built_wasm("board_component"),
+        files.path().join("board.wasm"),
+    )
+    .unwrap();
+    let new_build = workspace().join("target/swap-test/user_component.wasm");
+    assert!(
+        new_build.exists(),
+        "{} is missing: run `make build`",
+        new_build.display()
+    );
+
+    let app = RunningApp::start(AppSpec {
+        manifest: manifest_with_sources(files.path()),
+        dir: Some(files.path().to_path_buf()),
+        extra_args: vec!["--watch".to_owned()],
+        ..AppSpec::default()
+    });
+    let author = app
+        .client
+        .post_json(
+            "/users",
+            &json!({ "email": "author@example.org", "name": "A", "password": "correct horse" }),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let old_version = app
+        .client
+        .get("/users/health")
+        .header("x-service-version")
+        .unwrap()
+        .to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapped = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let base = app.client.base().to_owned();
+    let mut workers = Vec::new();
+    for worker in 0..USER_CLIENTS {
+        let (stop, tally, client) = (stop.clone(), tally.clone(), Client::new(&base));
+        workers.push(thread::spawn(move || {
+            user_load(client, stop, tally, worker)
+        }));
+    }
+    for _ in 0..BOARD_CLIENTS {
+        let (stop, swapped, tally, client) = (
+            stop.clone(),
+            swapped.clone(),
+            tally.clone(),
+            Client::new(&base),
+        );
+        workers.push(thread::spawn(move || {
+            board_load(client, author, stop, swapped, tally)
+        }));
+    }
+
+    thread::sleep(PHASE);
+    // Replace the file the way a build tool should: write beside it, then rename over it.
+    let staged = files.path().join("user.wasm.new");
+    std::fs::copy(&new_build, &staged).unwrap();
+    std::fs::rename(&staged, files.path().join("user.wasm")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new_version = loop {
+        let version = app
+            .client
+            .get("/users/health")
+            .header("x-service-version")
+            .unwrap()
+            .to_owned();
+        if version != old_version {
+            break version;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new build was not swapped in:\n{}",
+            app.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    swapped.store(true, Ordering::Relaxed);
+    thread::sleep(PHASE);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let tally = tally.lock().unwrap();
+    eprintln!(
+        "live swap: {} requests answered, {} failed, {} users and {} posts written; {old_version} -> {new_version}",
+        tally.answered,
+        tally.failed.len(),
+        tally.users_written.len(),
+        tally.posts_written.len()
+    );
+    assert!(
+        tally.failed.is_empty(),
+        "failed requests: {:?}",
+        tally.failed
+    );
+    assert!(new_version.ends_with("+swap-test"), "{new_version}");
+    assert!(
+        tally.user_versions.contains(&old_version) && tally.user_versions.contains(&new_version)
+    );
+    assert!(
+        tally.board_answers_after_swap > 0,
+        "board must answer after the swap too"
+    );
+    assert!(
+        app.log().contains("swapped in the new build"),
+        "{}",
+        app.log()
+    );
+    for id in &tally.users_written {
+        assert_eq!(
+            app.client.get(&format!("/users/{id}")).status,
+            200,
+            "user {id} lost"
+        );
+    }
+    for id in &tally.posts_written {
+        assert_eq!(
+            app.client.get(&format!("/boards/{id}")).status,
+            200,
+            "post {id} lost"
+        );
+    }
+}
+
+#[test]
+fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
+    if Host::detect().is_spin() {
+        eprintln!("skipped: in-place swap is devhost's --watch");
+        return;
+    }
+    let files = tempfile::tempdir().unwrap();
+    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
+    std::fs::copy(
+        built_wasm("board_component"),
+        files.path().join("board.wasm"),
+    )
+    .unwrap();
+    let app = RunningApp::start(AppSpec {
+        manifest: manifest_with_sources(files.path()),
+        dir: Some(files.path().to_path_buf()),
+        extra_args: vec!["--watch".to_owned()],
+        ..AppSpec::default()
+    });
+    let before = app
+        .client
+        .get("/users/health")
+        .header("x-service-version")
+        .unwrap()
+        .to_owned();
+    std::fs::write(files.path().join("user.wasm"), b"\0asm not really").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app.log().contains("refused the new build") {
+        assert!(
+            Instant::now() < deadline,
+            "no refusal logged:\n{}",
+            app.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let reply = app.client.get("/users/health");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-service-version"), Some(before.as_str()));
+}
