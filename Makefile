@@ -10,7 +10,11 @@ HOST_FLAGS := --runtime-config-file runtime-config.toml
 SWAP_TEST_BUILD := target/swap-test/user_component.wasm
 USER_SOURCES := $(shell find user-component service-kit -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
-.PHONY: build components devhost run split swap test lint fmt
+# Python tools the tests drive, pinned, in a local virtualenv.
+VENV := .venv
+PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3
+
+.PHONY: build components devhost run split swap tools test lint fmt
 
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
@@ -46,8 +50,15 @@ swap:
 	scripts/swap $(COMPONENT)
 
 ## Every test: unit tests of each crate, the world check, and the end-to-end suites.
-test: build
+test: build tools
 	cargo test --profile host --workspace
+
+tools: $(VENV)/.installed
+
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet $(PYTHON_TOOLS)
+	touch $@
 
 ## Formatting and clippy, warnings denied, on the host and on the wasm target.
 lint:
