@@ -3,6 +3,7 @@
 //! (default) and on Spin (`SPIN_BIN`, or `spin` on `PATH`); nothing in them depends on which.
 
 pub mod client;
+pub mod db;
 pub mod host;
 pub mod split;
 
