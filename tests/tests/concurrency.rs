@@ -86,7 +86,7 @@ fn writes_to_both_services_at_concurrency_32_for_20_seconds_all_land() {
         .map(|worker| {
             let client = Client::new(&base);
             thread::spawn(move || {
-                if worker % 2 == 0 {
+                if worker.is_multiple_of(2) {
                     let body = move |n| json!({ "email": format!("w{worker}-{n}@example.org"), "name": "W", "password": "correct horse" });
                     ("users", hammer(&client, "/users", body, until))
                 } else {

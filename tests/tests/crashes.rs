@@ -33,7 +33,7 @@ fn writer(
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let (path, body) = if worker % 2 == 0 {
+        let (path, body) = if worker.is_multiple_of(2) {
             let email = format!("r{round}-w{worker}-{n}@example.org");
             (
                 "/users",
