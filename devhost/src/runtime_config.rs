@@ -109,6 +109,42 @@ mod tests {
         }
     }
 
+    fn deploy_config(name: &str) -> RuntimeConfig {
+        RuntimeConfig::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cloud_runtime_config_is_libsql_for_both_labels() {
+        let config = deploy_config("runtime-config.cloud.toml");
+        for label in ["users", "boards"] {
+            assert!(
+                matches!(config.sqlite_database[label], Database::Libsql { .. }),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_spinkube_runtime_config_holds_only_its_own_database() {
+        for (file, label) in [
+            ("spinkube/user-service.runtime-config.toml", "users"),
+            ("spinkube/board-service.runtime-config.toml", "boards"),
+        ] {
+            let config = deploy_config(file);
+            let labels: Vec<&String> = config.sqlite_database.keys().collect();
+            assert_eq!(labels, [label], "{file}");
+            assert!(matches!(
+                config.sqlite_database[label],
+                Database::Libsql { .. }
+            ));
+        }
+    }
+
     #[test]
     fn no_path_means_memory() {
         let config: RuntimeConfig =

@@ -1,0 +1,119 @@
+//! The deployment files: every YAML validates against the Kubernetes and SpinApp schemas, and
+//! each SpinApp's selective deployment (its `components` and `variables`) starts on a host and
+//! answers its own health probe, which proves it passes Spin's start-up rule for chaining.
+
+use std::process::Command;
+
+use e2e::host::{write_file, AppSpec, RunningApp};
+use e2e::workspace;
+use serde_yaml_ng::Value;
+
+fn validator(deploy_dir: Option<&std::path::Path>) -> std::process::Output {
+    let python = workspace().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the Python tools are not installed: run `make tools`"
+    );
+    let mut command = Command::new(python);
+    command.arg(workspace().join("tests/deploy_check.py"));
+    if let Some(dir) = deploy_dir {
+        command.env("DEPLOY_DIR", dir);
+    }
+    command.output().expect("the validator runs")
+}
+
+fn spin_apps() -> Vec<Value> {
+    let dir = workspace().join("deploy/spinkube");
+    let mut apps = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        let Ok(document) = serde_yaml_ng::from_str::<Value>(&text) else {
+            continue;
+        };
+        if document["kind"].as_str() == Some("SpinApp") {
+            apps.push(document);
+        }
+    }
+    apps
+}
+
+#[test]
+fn every_deployment_yaml_validates() {
+    let output = validator(None);
+    let report = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{report}");
+    assert!(
+        output.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_validator_rejects_a_misspelt_spinapp() {
+    let dir = tempfile::tempdir().unwrap();
+    let good =
+        std::fs::read_to_string(workspace().join("deploy/spinkube/user-service.yaml")).unwrap();
+    write_file(
+        dir.path(),
+        "bad.yaml",
+        &good.replace("replicas:", "replica:"),
+    );
+    assert!(!validator(Some(dir.path())).status.success());
+}
+
+#[test]
+fn both_spinapps_share_one_image_and_each_runs_one_component() {
+    let apps = spin_apps();
+    assert_eq!(apps.len(), 2);
+    let images: Vec<&str> = apps
+        .iter()
+        .map(|app| app["spec"]["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(images[0], images[1], "one OCI image for both services");
+    let mut components: Vec<&str> = apps
+        .iter()
+        .flat_map(|app| app["spec"]["components"].as_sequence().unwrap())
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    components.sort();
+    assert_eq!(components, ["board-component", "user-component"]);
+}
+
+#[test]
+fn each_spinapps_selection_starts_alone_and_answers_its_health_probe() {
+    for app in spin_apps() {
+        let spec = &app["spec"];
+        let component_ids: Vec<String> = spec["components"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        let env: Vec<(String, String)> = spec["variables"]
+            .as_sequence()
+            .map(|vars| {
+                vars.iter()
+                    .map(|var| {
+                        let name = var["name"].as_str().unwrap().to_ascii_uppercase();
+                        let value = var["value"].as_str().unwrap().to_owned();
+                        assert!(
+                            !value.contains(".spin.internal"),
+                            "{name} must be a real address: {value}"
+                        );
+                        (format!("SPIN_VARIABLE_{name}"), value)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let running = RunningApp::start(AppSpec {
+            component_ids,
+            env,
+            ..AppSpec::default()
+        });
+        for probe in ["readiness", "liveness"] {
+            let path = spec["checks"][probe]["httpGet"]["path"].as_str().unwrap();
+            assert_eq!(running.client.get(path).status, 200, "{probe} probe {path}");
+        }
+    }
+}
