@@ -14,7 +14,7 @@ USER_SOURCES := $(shell find user-component service-kit -name '*.rs' -o -name Ca
 VENV := .venv
 PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3
 
-.PHONY: build components devhost run split swap tools test lint fmt
+.PHONY: build components devhost run split swap tools test bench lint fmt
 
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
@@ -59,6 +59,10 @@ $(VENV)/.installed:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet $(PYTHON_TOOLS)
 	touch $@
+
+## Throughput, latency, start-up and footprint: bench/results/<host>-<date>.{json,md}.
+bench: build
+	python3 bench/run.py
 
 ## Formatting and clippy, warnings denied, on the host and on the wasm target.
 lint:

@@ -30,6 +30,12 @@ struct Cli {
     /// Run only these components (repeatable), as `spin up --component-id`.
     #[arg(long = "component-id")]
     component_ids: Vec<String>,
+    /// Where compiled components are cached between runs (default: the user's cache folder).
+    #[arg(long, env = "DEVHOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every component afresh, without the on-disk cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// Swap a component in place when its `.wasm` changes (devhost only; Spin has no such flag).
     #[arg(long)]
     watch: bool,
@@ -51,7 +57,12 @@ async fn main() -> Result<()> {
         runtime_config: cli.runtime_config_file,
         component_ids: cli.component_ids,
     };
-    let engine = devhost::engine()?;
+    let cache_dir = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir.or_else(default_cache_dir)
+    };
+    let engine = devhost::engine(cache_dir.as_deref())?;
     let app = App::load(engine, &options)?;
     let listener = TcpListener::bind(cli.listen)
         .await
@@ -62,6 +73,14 @@ async fn main() -> Result<()> {
         tokio::spawn(swap::watch(app.clone()));
     }
     server::serve(app, listener).await
+}
+
+/// `$XDG_CACHE_HOME/devhost`, or `~/.cache/devhost`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("devhost"))
 }
 
 /// What `spin up` prints, plus where each database file is.

@@ -1,11 +1,18 @@
 //! `fermyon:spin/sqlite@2.0.0` on rusqlite, with Spin's rules (crates/factor-sqlite,
 //! crates/sqlite-inproc): a component may open only the labels in its `sqlite_databases`
-//! (`access-denied` is checked before existence), every `open` is a fresh connection with
-//! rusqlite's 5 s busy timeout and no pragmas, and `ATTACH` of a file is refused.
+//! (`access-denied` is checked before existence), every `open` gives a connection in a fresh
+//! connection's state (rusqlite's 5 s busy timeout, no pragmas), and `ATTACH` of a file is
+//! refused.
+//!
+//! Unlike Spin, devhost keeps idle connections to a file and hands them out again: opening a
+//! connection and parsing the schema was the largest cost of a small request. A connection goes
+//! back to the pool only if nothing a component did could be seen by the next one: no open
+//! transaction, no attached or temporary database, no pragma that set anything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::Resource;
@@ -17,12 +24,31 @@ use crate::state::RequestState;
 /// The implicit label every Spin app has, stored beside `spin.toml`.
 const DEFAULT_LABEL: &str = "default";
 
-/// The guest's `connection` resource.
-pub struct Connection(rusqlite::Connection);
+/// Idle connections kept per label; more than this many at once are closed instead.
+const MAX_IDLE_PER_LABEL: usize = 32;
 
-/// Every label the app can use and where it lives.
+/// The guest's `connection` resource.
+pub struct Connection {
+    label: String,
+    inner: rusqlite::Connection,
+    /// Set by the authorizer when a statement changed per-connection state.
+    tainted: Arc<AtomicBool>,
+}
+
+/// Every label the app can use, where it lives, and its idle connections.
 #[derive(Debug, Default)]
-pub struct Databases(BTreeMap<String, Location>);
+pub struct Databases {
+    locations: BTreeMap<String, Location>,
+    idle: Mutex<HashMap<String, Vec<Connection>>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("label", &self.label)
+            .finish()
+    }
+}
 
 impl Databases {
     /// Resolves the runtime config's labels; `default` is implicit, as in Spin.
@@ -34,7 +60,10 @@ impl Databases {
         for (label, database) in &config.sqlite_database {
             locations.insert(label.clone(), database.location(label, cwd)?);
         }
-        Ok(Self(locations))
+        Ok(Self {
+            locations,
+            idle: Mutex::default(),
+        })
     }
 
     /// Spin refuses to start when a component lists a label nobody defined.
@@ -44,7 +73,7 @@ impl Databases {
         labels: impl IntoIterator<Item = &'a String>,
     ) -> Result<()> {
         for label in labels {
-            if !self.0.contains_key(label) {
+            if !self.locations.contains_key(label) {
                 bail!(
                     "component `{component}` uses sqlite database `{label}`, which the runtime \
                      config does not define"
@@ -57,7 +86,7 @@ impl Databases {
     /// Creates the folder of every file a component can open, as Spin does at start-up.
     pub fn prepare_files<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
         for label in labels {
-            if let Some(Location::File(path)) = self.0.get(label) {
+            if let Some(Location::File(path)) = self.locations.get(label) {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -68,8 +97,85 @@ impl Databases {
     }
 
     pub fn location(&self, label: &str) -> Option<&Location> {
-        self.0.get(label)
+        self.locations.get(label)
     }
+
+    /// An idle connection to `label`, or a new one.
+    fn acquire(&self, label: &str) -> Result<Connection, Error> {
+        let reused = self
+            .idle
+            .lock()
+            .expect("pool lock")
+            .get_mut(label)
+            .and_then(Vec::pop);
+        match reused {
+            Some(connection) => Ok(connection),
+            None => self.connect(label),
+        }
+    }
+
+    fn connect(&self, label: &str) -> Result<Connection, Error> {
+        let inner = match self.location(label) {
+            None => return Err(Error::NoSuchDatabase),
+            Some(Location::File(path)) => rusqlite::Connection::open(path),
+            Some(Location::Memory) => rusqlite::Connection::open_in_memory(),
+        }
+        .map_err(io)?;
+        let tainted = Arc::new(AtomicBool::new(false));
+        let flag = tainted.clone();
+        inner.authorizer(Some(move |context: rusqlite::hooks::AuthContext<'_>| {
+            if changes_connection_state(&context.action) {
+                flag.store(true, Ordering::Relaxed);
+            }
+            refuse_attaching_files(context)
+        }));
+        Ok(Connection {
+            label: label.to_owned(),
+            inner,
+            tainted,
+        })
+    }
+
+    /// Takes a connection back when the component is done with it, if it can be reused.
+    fn release(&self, connection: Connection) {
+        let reusable = matches!(self.location(&connection.label), Some(Location::File(_)))
+            && connection.inner.is_autocommit()
+            && !connection.tainted.load(Ordering::Relaxed);
+        if !reusable {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        let pool = idle.entry(connection.label.clone()).or_default();
+        if pool.len() < MAX_IDLE_PER_LABEL {
+            pool.push(connection);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Connection {
+    /// Tells connections apart in tests.
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.tainted) as usize
+    }
+}
+
+/// Statements after which a reused connection could differ from a fresh one.
+fn changes_connection_state(action: &rusqlite::hooks::AuthAction<'_>) -> bool {
+    use rusqlite::hooks::AuthAction;
+    matches!(
+        action,
+        AuthAction::Attach { .. }
+            | AuthAction::Detach { .. }
+            | AuthAction::CreateTempIndex { .. }
+            | AuthAction::CreateTempTable { .. }
+            | AuthAction::CreateTempTrigger { .. }
+            | AuthAction::CreateTempView { .. }
+            | AuthAction::Pragma {
+                pragma_value: Some(_),
+                ..
+            }
+    )
 }
 
 /// What one component may open: its own labels, out of the app's databases.
@@ -80,18 +186,11 @@ pub struct SqliteGrant {
 }
 
 impl SqliteGrant {
-    fn open(&self, label: &str) -> Result<rusqlite::Connection, Error> {
+    fn open(&self, label: &str) -> Result<Connection, Error> {
         if !self.labels.contains(label) {
             return Err(Error::AccessDenied);
         }
-        let connection = match self.databases.location(label) {
-            None => return Err(Error::NoSuchDatabase),
-            Some(Location::File(path)) => rusqlite::Connection::open(path),
-            Some(Location::Memory) => rusqlite::Connection::open_in_memory(),
-        }
-        .map_err(io)?;
-        connection.authorizer(Some(refuse_attaching_files));
-        Ok(connection)
+        self.databases.acquire(label)
     }
 }
 
@@ -165,7 +264,7 @@ impl sqlite::Host for RequestState {}
 impl sqlite::HostConnection for RequestState {
     fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         match self.sqlite.open(&database) {
-            Ok(connection) => Ok(Ok(self.table.push(Connection(connection))?)),
+            Ok(connection) => Ok(Ok(self.table.push(connection)?)),
             Err(error) => Ok(Err(error)),
         }
     }
@@ -176,7 +275,7 @@ impl sqlite::HostConnection for RequestState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let connection = &self.table.get(&connection)?.0;
+        let connection = &self.table.get(&connection)?.inner;
         // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
         Ok(tokio::task::block_in_place(|| {
             execute(connection, &statement, parameters)
@@ -184,7 +283,8 @@ impl sqlite::HostConnection for RequestState {
     }
 
     fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
+        let connection = self.table.delete(connection)?;
+        self.sqlite.databases.release(connection);
         Ok(())
     }
 }
@@ -230,7 +330,7 @@ mod tests {
     #[test]
     fn attaching_another_file_is_refused_but_memory_is_allowed() {
         let dir = tempfile::tempdir().unwrap();
-        let board = grant(dir.path(), &["boards"]).open("boards").unwrap();
+        let board = grant(dir.path(), &["boards"]).open("boards").unwrap().inner;
         let users_file = dir.path().join("users.db").display().to_string();
         let attach = format!("ATTACH DATABASE '{users_file}' AS u");
         assert!(execute(&board, &attach, vec![]).is_err());
@@ -240,7 +340,7 @@ mod tests {
     #[test]
     fn statements_bind_parameters_and_return_typed_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let db = grant(dir.path(), &["users"]).open("users").unwrap();
+        let db = grant(dir.path(), &["users"]).open("users").unwrap().inner;
         execute(
             &db,
             "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
@@ -267,6 +367,42 @@ mod tests {
                 Value::Null
             ]
         ));
+    }
+
+    #[test]
+    fn a_clean_connection_is_reused_and_a_changed_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = grant(dir.path(), &["users"]);
+        let first = users.open("users").unwrap();
+        execute(&first.inner, "CREATE TABLE t (x)", vec![]).unwrap();
+        let first_handle = first.identity();
+        users.databases.release(first);
+        let second = users.open("users").unwrap();
+        assert_eq!(
+            second.identity(),
+            first_handle,
+            "a clean connection is reused"
+        );
+
+        execute(&second.inner, "BEGIN", vec![]).unwrap();
+        users.databases.release(second);
+        let third = users.open("users").unwrap();
+        assert_ne!(
+            third.identity(),
+            first_handle,
+            "an open transaction is not handed on"
+        );
+        assert!(third.inner.is_autocommit());
+
+        execute(&third.inner, "PRAGMA foreign_keys = ON", vec![]).unwrap();
+        let third_handle = third.identity();
+        users.databases.release(third);
+        let fourth = users.open("users").unwrap();
+        assert_ne!(
+            fourth.identity(),
+            third_handle,
+            "a pragma that set something is not handed on"
+        );
     }
 
     #[test]

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""The benchmark: throughput, latency, start-up and footprint, measured the same way every time.
+
+Starts the app on a host (devhost, or Spin when SPIN_BIN is set or `spin` is on PATH), loads each
+endpoint with wrk at several concurrencies after a warm-up, measures the host's own ceiling with a
+do-nothing spin-sdk 5.2 component (the probe's `/noop`) in the same run, and writes
+bench/results/<host>-<date>.json and .md. Needs `make build` and wrk (Debian package `wrk`).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+
+# name, path, wrk script (None for a plain GET), status every answer must have
+ENDPOINTS = [
+    ("GET /users/{id}", "/users/1", None),
+    ("POST /users", "/users", "post_users.lua"),
+    ("POST /boards", "/boards", "post_boards.lua"),
+    ("GET /boards/{id}", "/boards/1", None),
+    ("GET /boards?limit=20", "/boards?limit=20", None),
+]
+# The endpoints whose cost the ceiling comparison targets (reads: 0.75 of the ceiling or more).
+READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20"}
+
+
+def host_command():
+    """The host to run and its name: Spin if available, devhost otherwise."""
+    spin = os.environ.get("SPIN_BIN") or shutil.which("spin")
+    if spin:
+        return "spin", [spin, "up"]
+    devhost = ROOT / "target/host/devhost"
+    if not devhost.exists():
+        sys.exit(f"{devhost} is missing: run `make build`")
+    return "devhost", [str(devhost)]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(url, method="GET", body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class Host:
+    """One host process serving a manifest, in its own working directory."""
+
+    def __init__(self, command, manifest, runtime_config, workdir, extra_args=(), ready_path="/"):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        args = command + ["--from", str(manifest), "--runtime-config-file", str(runtime_config),
+                          "--listen", f"127.0.0.1:{self.port}", *extra_args]
+        self.log = open(workdir / f"host-{self.port}.log", "w")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=self.log,
+                                        env={**os.environ, "RUST_LOG": "warn"})
+        self.first_ok = self._wait_for_200(ready_path)
+
+    def _wait_for_200(self, path):
+        deadline = time.perf_counter() + 120
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"the host exited at start-up; see {self.log.name}")
+            try:
+                status, _ = request(self.base + path)
+                if status == 200:
+                    return time.perf_counter() - self.started
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.002)
+        sys.exit("the host did not answer 200 within 120 s")
+
+    def peak_rss_mb(self):
+        status = pathlib.Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+        return round(kib / 1024, 1)
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def to_ms(text):
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return round(float(number) * UNITS[unit], 3)
+
+
+def wrk(url, concurrency, seconds, script=None):
+    """Runs wrk and returns requests/s, latency percentiles and error counts."""
+    args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency"]
+    if script:
+        args += ["-s", str(BENCH / script)]
+    output = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    percentile = {p: to_ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M)}
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
+        "p50_ms": percentile.get("50"),
+        "p99_ms": percentile.get("99"),
+        "max_ms": to_ms(latency.group(3)) if latency else None,
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
+    }
+
+
+def probe_manifest(directory):
+    wasm = ROOT / "target/wasm32-wasip1/release/probe_component.wasm"
+    manifest = directory / "spin.toml"
+    manifest.write_text(f'''spin_manifest_version = 2
+[application]
+name = "ceiling"
+[[trigger.http]]
+route = "/noop"
+component = "noop"
+[[trigger.http]]
+route = "/argon2"
+component = "noop"
+[component.noop]
+source = "{wasm}"
+''')
+    runtime_config = directory / "runtime-config.toml"
+    runtime_config.write_text("")
+    return manifest, runtime_config
+
+
+def startup(command, name, runs):
+    """Process start to first 200, without and with the compilation cache."""
+    figures = {"cold_ms": [], "warm_ms": []}
+    with tempfile.TemporaryDirectory() as cache:
+        for kind in ("cold_ms", "warm_ms"):
+            # The warm runs share a cache that one unmeasured start fills first.
+            for run in range(runs + (1 if kind == "warm_ms" else 0)):
+                with tempfile.TemporaryDirectory() as workdir:
+                    extra = []
+                    if name == "devhost":
+                        # Cold: a fresh cache each time. Warm: the cache the cold runs filled.
+                        extra = ["--cache-dir", cache if kind == "warm_ms" else tempfile.mkdtemp(dir=workdir)]
+                    host = Host(command, ROOT / "spin.toml", ROOT / "runtime-config.toml",
+                                pathlib.Path(workdir), extra, ready_path="/users/health")
+                    if kind == "cold_ms" or run > 0:
+                        figures[kind].append(round(host.first_ok * 1000, 1))
+                    host.stop()
+    return {kind: statistics.median(values) for kind, values in figures.items()} | {"runs": runs}
+
+
+def seed(base):
+    status, _ = request(base + "/users", "POST", {"email": "seed@example.org", "name": "Seed", "password": "correct horse"})
+    assert status == 201, status
+    for i in range(50):
+        status, _ = request(base + "/boards", "POST", {"userId": 1, "title": f"seed {i}", "content": "seed"})
+        assert status == 201, status
+
+
+def load(host, path, script, concurrencies, warmup, seconds):
+    rows = []
+    for concurrency in concurrencies:
+        wrk(host.base + path, concurrency, warmup, script)
+        rows.append({"concurrency": concurrency, **wrk(host.base + path, concurrency, seconds, script)})
+    return rows
+
+
+def machine():
+    model = "unknown"
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"cpus": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "load_generator": "wrk, same machine"}
+
+
+def markdown(result):
+    lines = [f"## {result['host']} on {result['date']}", "",
+             f"Machine: {result['machine']['cpus']} cores, {result['machine']['cpu']}; wrk on the same machine; "
+             f"{result['settings']['seconds']} s per run after {result['settings']['warmup']} s warm-up.", "",
+             "| endpoint | concurrency | req/s | p50 ms | p99 ms | max ms | errors | of ceiling |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in result["ceiling"]:
+        lines.append(f"| ceiling: do-nothing component | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+                     f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | 1.00 |")
+    for endpoint in result["endpoints"]:
+        for row in endpoint["runs"]:
+            lines.append(f"| {endpoint['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+                         f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | {row['of_ceiling']:.2f} |")
+    startup_figures, footprint, argon2 = result["startup"], result["footprint"], result["argon2"]
+    lines += ["",
+              f"Start-up to first 200 (median of {startup_figures['runs']}): cold {startup_figures['cold_ms']} ms, "
+              f"warm {startup_figures['warm_ms']} ms.",
+              f"Peak RSS of the host under the load above: {footprint['peak_rss_mb']} MB "
+              f"(ceiling host: {footprint['ceiling_peak_rss_mb']} MB).",
+              "Component sizes: " + ", ".join(f"{k} {v} KB" for k, v in footprint["wasm_kb"].items()) + ".",
+              f"Argon2id (19 MiB, t=2, p=1) inside a component: {argon2['hashes_per_second_c1']} hashes/s at "
+              f"concurrency 1, {argon2['hashes_per_second_c2']} at 2.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds per run")
+    parser.add_argument("--concurrency", default="1,8,64", help="comma-separated concurrencies")
+    parser.add_argument("--startup-runs", type=int, default=5)
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where the results go")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    name, command = host_command()
+    seconds, warmup = max(1, round(args.seconds)), max(1, round(args.warmup))
+
+    print(f"host: {name}; start-up...", flush=True)
+    startup_figures = startup(command, name, args.startup_runs)
+
+    with tempfile.TemporaryDirectory() as ceiling_dir:
+        ceiling_dir = pathlib.Path(ceiling_dir)
+        manifest, runtime_config = probe_manifest(ceiling_dir)
+        ceiling_host = Host(command, manifest, runtime_config, ceiling_dir, ready_path="/noop")
+        print("ceiling...", flush=True)
+        ceiling = load(ceiling_host, "/noop", None, concurrencies, warmup, seconds)
+        argon2 = {f"hashes_per_second_c{c}": wrk(ceiling_host.base + "/argon2", c, seconds)["rps"] for c in (1, 2)}
+        ceiling_rss = ceiling_host.peak_rss_mb()
+        ceiling_host.stop()
+
+    with tempfile.TemporaryDirectory() as app_dir:
+        app = Host(command, ROOT / "spin.toml", ROOT / "runtime-config.toml", pathlib.Path(app_dir),
+                   ready_path="/users/health")
+        seed(app.base)
+        endpoints = []
+        for endpoint, path, script in ENDPOINTS:
+            print(f"{endpoint}...", flush=True)
+            runs = load(app, path, script, concurrencies, warmup, seconds)
+            for run, top in zip(runs, ceiling):
+                run["of_ceiling"] = round(run["rps"] / top["rps"], 3) if top["rps"] else 0.0
+            endpoints.append({"name": endpoint, "runs": runs})
+        peak_rss = app.peak_rss_mb()
+        app.stop()
+
+    wasm = {path.stem: round(path.stat().st_size / 1000, 1)
+            for path in sorted((ROOT / "target/wasm32-wasip1/release").glob("*_component.wasm"))
+            if path.stem != "probe_component"}
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    result = {
+        "host": name, "date": date, "machine": machine(),
+        "settings": {"seconds": seconds, "warmup": warmup, "concurrency": concurrencies},
+        "startup": startup_figures,
+        "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
+        "argon2": argon2, "ceiling": ceiling, "endpoints": endpoints,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}-{date}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (args.out / f"{name}-{date}.md").write_text(table)
+    print(table)
+    errors = sum(run["errors"] for endpoint in endpoints for run in endpoint["runs"])
+    errors += sum(run["errors"] for run in ceiling)
+    if errors:
+        sys.exit(f"{errors} requests failed")
+
+
+if __name__ == "__main__":
+    main()

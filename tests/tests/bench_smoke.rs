@@ -1,0 +1,51 @@
+//! A seconds-long run of the benchmark command, so it cannot rot: every endpoint is loaded, no
+//! request fails, and the results file has every figure. Timings are not asserted.
+
+use std::process::Command;
+
+use e2e::workspace;
+use serde_json::Value;
+
+#[test]
+fn the_benchmark_runs_and_reports_every_figure() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new("python3")
+        .arg(workspace().join("bench/run.py"))
+        .args([
+            "--seconds",
+            "1",
+            "--warmup",
+            "1",
+            "--concurrency",
+            "1",
+            "--startup-runs",
+            "1",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .expect("a results file");
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(result["endpoints"].as_array().unwrap().len(), 5);
+    for endpoint in result["endpoints"].as_array().unwrap() {
+        let run = &endpoint["runs"][0];
+        assert!(run["rps"].as_f64().unwrap() > 0.0, "{endpoint}");
+        assert_eq!(run["errors"], 0, "{endpoint}");
+    }
+    for figure in ["cold_ms", "warm_ms"] {
+        assert!(result["startup"][figure].as_f64().unwrap() > 0.0);
+    }
+    assert!(result["footprint"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    assert!(result["argon2"]["hashes_per_second_c1"].as_f64().unwrap() > 0.0);
+}
