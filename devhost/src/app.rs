@@ -254,22 +254,7 @@ impl App {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<ErrorCode>,
     {
-        let output = ComponentOutput::new(&component.id);
-        let state = RequestState {
-            wasi: WasiCtx::builder()
-                .stdout(output.clone())
-                .stderr(output)
-                .build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            sqlite: component.sqlite.clone(),
-            variables: component.variables.clone(),
-            outbound: Outbound {
-                allowed: component.allowed_hosts.clone(),
-                app: Arc::downgrade(self),
-            },
-        };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.engine, self.request_state(component));
         let (sender, receiver) = oneshot::channel();
         let request = store
             .data_mut()

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod db;
 pub mod host;
+pub mod load;
 pub mod split;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use e2e::client::Client;
 use e2e::db;
 use e2e::host::RunningApp;
+use e2e::load;
 use serde_json::json;
 
 const SAME_EMAIL_SIGN_UPS: usize = 100;
@@ -48,23 +49,22 @@ struct Counts {
 
 fn hammer(
     client: &Client,
-    path: &str,
-    body: impl Fn(usize) -> serde_json::Value,
     until: Instant,
+    request: impl Fn(usize) -> (&'static str, serde_json::Value),
 ) -> Counts {
     let mut counts = Counts::default();
-    let mut n = 0;
-    while Instant::now() < until {
-        n += 1;
-        let reply = client.post_json(path, &body(n));
-        if reply.status == 201 {
-            counts.created += 1;
-        } else {
-            counts
+    load::send_while(
+        client,
+        || Instant::now() < until,
+        request,
+        |path, reply| match reply {
+            Ok(reply) if reply.status == 201 => counts.created += 1,
+            Ok(reply) => counts
                 .other
-                .push(format!("{} {}", reply.status, reply.text()));
-        }
-    }
+                .push(format!("{path}: {} {}", reply.status, reply.text())),
+            Err(error) => counts.other.push(format!("{path}: {error}")),
+        },
+    );
     counts
 }
 
@@ -87,11 +87,11 @@ fn writes_to_both_services_at_concurrency_32_for_20_seconds_all_land() {
             let client = Client::new(&base);
             thread::spawn(move || {
                 if worker.is_multiple_of(2) {
-                    let body = move |n| json!({ "email": format!("w{worker}-{n}@example.org"), "name": "W", "password": "correct horse" });
-                    ("users", hammer(&client, "/users", body, until))
+                    let sign_up = move |n| ("/users", json!({ "email": format!("w{worker}-{n}@example.org"), "name": "W", "password": "correct horse" }));
+                    ("users", hammer(&client, until, sign_up))
                 } else {
-                    let body = move |n| json!({ "userId": author, "title": format!("w{worker} #{n}"), "content": "load" });
-                    ("boards", hammer(&client, "/boards", body, until))
+                    let post = move |n| ("/boards", json!({ "userId": author, "title": format!("w{worker} #{n}"), "content": "load" }));
+                    ("boards", hammer(&client, until, post))
                 }
             })
         })

@@ -9,6 +9,7 @@ use std::time::Duration;
 use e2e::client::Client;
 use e2e::db;
 use e2e::host::{AppSpec, RunningApp};
+use e2e::load;
 use serde_json::json;
 
 const ROUNDS: usize = 5;
@@ -22,6 +23,8 @@ struct Acknowledged {
     posts: Vec<i64>,
 }
 
+/// Alternates sign-ups and posts until stopped. A write whose connection fails (the host was
+/// killed) was never acknowledged and is not recorded.
 fn writer(
     client: Client,
     author: i64,
@@ -30,10 +33,8 @@ fn writer(
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Acknowledged>>,
 ) {
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let (path, body) = if worker.is_multiple_of(2) {
+    let request = move |n| {
+        if worker.is_multiple_of(2) {
             let email = format!("r{round}-w{worker}-{n}@example.org");
             (
                 "/users",
@@ -44,26 +45,25 @@ fn writer(
                 "/boards",
                 json!({ "userId": author, "title": "crash", "content": "test" }),
             )
-        };
-        // Once the host is gone the connection fails: such a write was never acknowledged.
-        let Ok(reply) = client.try_send(
-            "POST",
-            path,
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        ) else {
-            return;
-        };
-        if reply.status == 201 {
-            let id = reply.json()["id"].as_i64().unwrap();
-            let mut acked = acked.lock().unwrap();
-            if path == "/users" {
-                acked.users.push(id)
-            } else {
-                acked.posts.push(id)
-            }
         }
-    }
+    };
+    load::send_while(
+        &client,
+        || !stop.load(Ordering::Relaxed),
+        request,
+        |path, reply| {
+            let Ok(reply) = reply else { return };
+            if reply.status == 201 {
+                let id = reply.json()["id"].as_i64().unwrap();
+                let mut acked = acked.lock().unwrap();
+                if path == "/users" {
+                    acked.users.push(id)
+                } else {
+                    acked.posts.push(id)
+                }
+            }
+        },
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use e2e::client::Client;
 use e2e::host::{write_file, AppSpec, Host, RunningApp};
+use e2e::load;
 use e2e::{built_wasm, workspace};
 use serde_json::json;
 
@@ -44,76 +45,60 @@ struct Tally {
     board_answers_after_swap: usize,
 }
 
-fn user_load(client: Client, stop: Arc<AtomicBool>, tally: Arc<Mutex<Tally>>, worker: usize) {
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let email = format!("load-{worker}-{n}@example.org");
-        let body = json!({ "email": email, "name": "Load", "password": "correct horse" });
-        let reply = client.try_send(
-            "POST",
-            "/users",
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        );
-        let mut tally = tally.lock().unwrap();
-        match reply {
-            Ok(reply) if reply.status == 201 => {
-                tally.answered += 1;
-                tally
-                    .users_written
-                    .push(reply.json()["id"].as_i64().unwrap());
-                tally.user_versions.push(
-                    reply
-                        .header("x-service-version")
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-            Ok(reply) => {
-                tally
-                    .failed
-                    .push(format!("POST /users: {} {}", reply.status, reply.text()))
-            }
-            Err(error) => tally.failed.push(format!("POST /users: {error}")),
-        }
-    }
-}
-
-fn board_load(
+/// One client of the steady load: sign-ups (`author` is `None`) or posts by `author`, recording
+/// every answer in `tally`.
+fn client_load(
     client: Client,
-    author: i64,
+    author: Option<i64>,
+    worker: usize,
     stop: Arc<AtomicBool>,
     swapped: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
 ) {
-    while !stop.load(Ordering::Relaxed) {
-        let body = json!({ "userId": author, "title": "load", "content": "steady" });
-        let reply = client.try_send(
-            "POST",
+    let request = move |n| match author {
+        None => (
+            "/users",
+            json!({ "email": format!("load-{worker}-{n}@example.org"), "name": "Load", "password": "correct horse" }),
+        ),
+        Some(author) => (
             "/boards",
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        );
-        let mut tally = tally.lock().unwrap();
-        match reply {
-            Ok(reply) if reply.status == 201 => {
-                tally.answered += 1;
-                tally
-                    .posts_written
-                    .push(reply.json()["id"].as_i64().unwrap());
-                if swapped.load(Ordering::Relaxed) {
-                    tally.board_answers_after_swap += 1;
+            json!({ "userId": author, "title": "load", "content": "steady" }),
+        ),
+    };
+    load::send_while(
+        &client,
+        || !stop.load(Ordering::Relaxed),
+        request,
+        |path, reply| {
+            let mut tally = tally.lock().unwrap();
+            match reply {
+                Ok(reply) if reply.status == 201 => {
+                    tally.answered += 1;
+                    let id = reply.json()["id"].as_i64().unwrap();
+                    if path == "/users" {
+                        tally.users_written.push(id);
+                        tally.user_versions.push(
+                            reply
+                                .header("x-service-version")
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    } else {
+                        tally.posts_written.push(id);
+                        if swapped.load(Ordering::Relaxed) {
+                            tally.board_answers_after_swap += 1;
+                        }
+                    }
                 }
+                Ok(reply) => {
+                    tally
+                        .failed
+                        .push(format!("{path}: {} {}", reply.status, reply.text()))
+                }
+                Err(error) => tally.failed.push(format!("{path}: {error}")),
             }
-            Ok(reply) => {
-                tally
-                    .failed
-                    .push(format!("POST /boards: {} {}", reply.status, reply.text()))
-            }
-            Err(error) => tally.failed.push(format!("POST /boards: {error}")),
-        }
-    }
+        },
+    );
 }
 
 #[test]
@@ -165,13 +150,8 @@ fn swapping_user_component_under_load_loses_no_request() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let base = app.client.base().to_owned();
     let mut workers = Vec::new();
-    for worker in 0..USER_CLIENTS {
-        let (stop, tally, client) = (stop.clone(), tally.clone(), Client::new(&base));
-        workers.push(thread::spawn(move || {
-            user_load(client, stop, tally, worker)
-        }));
-    }
-    for _ in 0..BOARD_CLIENTS {
+    for worker in 0..USER_CLIENTS + BOARD_CLIENTS {
+        let posts_by = (worker >= USER_CLIENTS).then_some(author);
         let (stop, swapped, tally, client) = (
             stop.clone(),
             swapped.clone(),
@@ -179,7 +159,7 @@ fn swapping_user_component_under_load_loses_no_request() {
             Client::new(&base),
         );
         workers.push(thread::spawn(move || {
-            board_load(client, author, stop, swapped, tally)
+            client_load(client, posts_by, worker, stop, swapped, tally)
         }));
     }
 
