@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// One answer: status, headers (lower-case names) and body.
 #[derive(Debug, Clone)]
@@ -89,6 +89,40 @@ impl Client {
             Some("application/json"),
             body.to_string().as_bytes(),
         )
+    }
+
+    /// Signs up a user (password `correct horse`) and returns its id; anything but 201 fails.
+    pub fn sign_up(&self, email: &str, name: &str) -> i64 {
+        let body = json!({ "email": email, "name": name, "password": "correct horse" });
+        let reply = self.post_json("/users", &body);
+        assert_eq!(reply.status, 201, "sign-up of {email}: {}", reply.text());
+        reply.json()["id"].as_i64().unwrap()
+    }
+
+    /// Writes a post by `user_id` and returns it; anything but 201 fails.
+    pub fn write_post(&self, user_id: i64, title: &str) -> Value {
+        let body = json!({ "userId": user_id, "title": title, "content": "Hello\nworld" });
+        let reply = self.post_json("/boards", &body);
+        assert_eq!(reply.status, 201, "post by {user_id}: {}", reply.text());
+        reply.json()
+    }
+
+    /// Asserts that every listed user and post can be read back.
+    pub fn assert_readable(&self, users: &[i64], posts: &[i64], context: &str) {
+        for id in users {
+            assert_eq!(
+                self.get(&format!("/users/{id}")).status,
+                200,
+                "{context}: user {id} lost"
+            );
+        }
+        for id in posts {
+            assert_eq!(
+                self.get(&format!("/boards/{id}")).status,
+                200,
+                "{context}: post {id} lost"
+            );
+        }
     }
 
     /// Any method, any content type (or none), any bytes.

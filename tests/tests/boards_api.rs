@@ -3,24 +3,6 @@
 use e2e::host::RunningApp;
 use serde_json::{json, Value};
 
-fn sign_up(app: &RunningApp, email: &str, name: &str) -> i64 {
-    let reply = app.client.post_json(
-        "/users",
-        &json!({ "email": email, "name": name, "password": "correct horse" }),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()["id"].as_i64().unwrap()
-}
-
-fn write(app: &RunningApp, user_id: i64, title: &str) -> Value {
-    let reply = app.client.post_json(
-        "/boards",
-        &json!({ "userId": user_id, "title": title, "content": "Hello\nworld" }),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()
-}
-
 fn count_posts(app: &RunningApp) -> usize {
     app.client.get("/boards?limit=100").json()["boards"]
         .as_array()
@@ -31,7 +13,7 @@ fn count_posts(app: &RunningApp) -> usize {
 #[test]
 fn a_post_is_written_with_location_and_read_back_with_its_author() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app, "ann@example.org", "Ann");
+    let ann = app.client.sign_up("ann@example.org", "Ann");
     let reply = app.client.post_json(
         "/boards",
         &json!({ "userId": ann, "title": " Hi ", "content": "Hello\nworld" }),
@@ -116,7 +98,7 @@ fn bad_bodies_are_400_415_and_413() {
 #[test]
 fn content_of_exactly_20000_characters_is_accepted_and_one_more_is_not() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app, "ann@example.org", "Ann");
+    let ann = app.client.sign_up("ann@example.org", "Ann");
     let ok = json!({ "userId": ann, "title": "t", "content": "é".repeat(20_000) });
     assert_eq!(app.client.post_json("/boards", &ok).status, 201);
     let over = json!({ "userId": ann, "title": "t", "content": "x".repeat(20_001) });
@@ -135,13 +117,13 @@ fn an_unknown_post_is_404_and_a_bad_id_is_400() {
 #[test]
 fn listing_pages_newest_first_with_a_cursor_and_authors() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app, "ann@example.org", "Ann");
-    let bob = sign_up(&app, "bob@example.org", "Bob");
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let bob = app.client.sign_up("bob@example.org", "Bob");
     let mut written = Vec::new();
     for i in 0..5 {
         let author = if i % 2 == 0 { ann } else { bob };
         written.push(
-            write(&app, author, &format!("post {i}"))["id"]
+            app.client.write_post(author, &format!("post {i}"))["id"]
                 .as_i64()
                 .unwrap(),
         );
@@ -169,11 +151,11 @@ fn listing_pages_newest_first_with_a_cursor_and_authors() {
 #[test]
 fn listing_filters_by_author() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app, "ann@example.org", "Ann");
-    let bob = sign_up(&app, "bob@example.org", "Bob");
-    write(&app, ann, "a1");
-    write(&app, bob, "b1");
-    write(&app, ann, "a2");
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let bob = app.client.sign_up("bob@example.org", "Bob");
+    app.client.write_post(ann, "a1");
+    app.client.write_post(bob, "b1");
+    app.client.write_post(ann, "a2");
     let page = app.client.get(&format!("/boards?userId={ann}")).json();
     let titles: Vec<&str> = page["boards"]
         .as_array()

@@ -71,15 +71,7 @@ fn hammer(
 #[test]
 fn writes_to_both_services_at_concurrency_32_for_20_seconds_all_land() {
     let app = RunningApp::start_default();
-    let author = app
-        .client
-        .post_json(
-            "/users",
-            &json!({ "email": "author@example.org", "name": "A", "password": "correct horse" }),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let author = app.client.sign_up("author@example.org", "A");
     let until = Instant::now() + LOAD_DURATION;
     let base = app.client.base().to_owned();
     let workers: Vec<_> = (0..LOAD_CONCURRENCY)

@@ -73,15 +73,7 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_files_stay_sound() {
         dir: Some(dir.path().to_path_buf()),
         ..AppSpec::default()
     });
-    let author = app
-        .client
-        .post_json(
-            "/users",
-            &json!({ "email": "author@example.org", "name": "A", "password": "correct horse" }),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let author = app.client.sign_up("author@example.org", "A");
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
     for (round, pause) in BEFORE_KILL.iter().enumerate() {
         let stop = Arc::new(AtomicBool::new(false));
@@ -107,20 +99,8 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_files_stay_sound() {
         }
         app.restart();
         let acked = acked.lock().unwrap();
-        for id in &acked.users {
-            assert_eq!(
-                app.client.get(&format!("/users/{id}")).status,
-                200,
-                "round {round}: user {id} lost"
-            );
-        }
-        for id in &acked.posts {
-            assert_eq!(
-                app.client.get(&format!("/boards/{id}")).status,
-                200,
-                "round {round}: post {id} lost"
-            );
-        }
+        app.client
+            .assert_readable(&acked.users, &acked.posts, &format!("round {round}"));
     }
     let acked = acked.lock().unwrap();
     eprintln!(

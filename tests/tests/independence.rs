@@ -13,24 +13,6 @@ use serde_json::json;
 /// with the board's own work, a failing write must be answered within this.
 const FAIL_FAST: Duration = Duration::from_millis(2500);
 
-fn sign_up(client: &Client, email: &str) -> i64 {
-    let reply = client.post_json(
-        "/users",
-        &json!({ "email": email, "name": "Ann", "password": "correct horse" }),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()["id"].as_i64().unwrap()
-}
-
-fn write_post(client: &Client, user_id: i64) -> i64 {
-    let reply = client.post_json(
-        "/boards",
-        &json!({ "userId": user_id, "title": "t", "content": "c" }),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()["id"].as_i64().unwrap()
-}
-
 fn post_count(client: &Client) -> usize {
     client.get("/boards?limit=100").json()["boards"]
         .as_array()
@@ -62,8 +44,10 @@ fn each_service_runs_alone_in_its_own_process_and_they_talk_over_http() {
     assert_eq!(split.user.client.get("/boards/health").status, 404);
     assert_eq!(split.board.client.get("/boards/health").status, 200);
     assert_eq!(split.board.client.get("/users/health").status, 404);
-    let ann = sign_up(&split.user.client, "ann@example.org");
-    let post = write_post(&split.board.client, ann);
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let post = split.board.client.write_post(ann, "t")["id"]
+        .as_i64()
+        .unwrap();
     let read = split.board.client.get(&format!("/boards/{post}")).json();
     assert_eq!(read["author"], json!({ "id": ann, "name": "Ann" }));
 }
@@ -71,8 +55,10 @@ fn each_service_runs_alone_in_its_own_process_and_they_talk_over_http() {
 #[test]
 fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing_nothing() {
     let mut split = SplitApp::start();
-    let ann = sign_up(&split.user.client, "ann@example.org");
-    let post = write_post(&split.board.client, ann);
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let post = split.board.client.write_post(ann, "t")["id"]
+        .as_i64()
+        .unwrap();
     split.user.kill();
 
     let read = split.board.client.get(&format!("/boards/{post}"));
@@ -89,7 +75,9 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
     );
 
     split.user.restart();
-    write_post(&split.board.client, ann);
+    split.board.client.write_post(ann, "t")["id"]
+        .as_i64()
+        .unwrap();
     assert!(split.board.is_running(), "board was never restarted");
     assert_eq!(post_count(&split.board.client), 2);
 }
@@ -97,8 +85,10 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
 #[test]
 fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
     let split = SplitApp::start();
-    let ann = sign_up(&split.user.client, "ann@example.org");
-    let post = write_post(&split.board.client, ann);
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let post = split.board.client.write_post(ann, "t")["id"]
+        .as_i64()
+        .unwrap();
     let SplitApp { board, dir, .. } = split;
     drop(board);
 
@@ -139,8 +129,8 @@ fn ruin_database(app: &RunningApp, file: &str) {
 #[test]
 fn an_unusable_users_database_takes_down_only_the_user_service() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app.client, "ann@example.org");
-    let post = write_post(&app.client, ann);
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let post = app.client.write_post(ann, "t")["id"].as_i64().unwrap();
     ruin_database(&app, "users.db");
 
     app.client.get("/users/health").problem(503);
@@ -161,13 +151,13 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
 #[test]
 fn an_unusable_boards_database_does_not_affect_sign_up() {
     let app = RunningApp::start_default();
-    let ann = sign_up(&app.client, "ann@example.org");
-    write_post(&app.client, ann);
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    app.client.write_post(ann, "t")["id"].as_i64().unwrap();
     ruin_database(&app, "boards.db");
 
     app.client.get("/boards/health").problem(503);
     app.client.get("/boards").problem(503);
-    let bob = sign_up(&app.client, "bob@example.org");
+    let bob = app.client.sign_up("bob@example.org", "Ann");
     assert_eq!(app.client.get(&format!("/users/{bob}")).status, 200);
     assert_eq!(app.client.get("/users/health").status, 200);
 }

@@ -35,6 +35,25 @@ fn manifest_with_sources(dir: &Path) -> std::path::PathBuf {
     write_file(dir, "spin.toml", &toml::to_string(&manifest).unwrap())
 }
 
+/// The app with each component's `.wasm` copied into a fresh folder, on devhost `--watch`, so
+/// the test can replace a build without touching the repository's.
+fn start_watched_copy() -> (tempfile::TempDir, RunningApp) {
+    let files = tempfile::tempdir().unwrap();
+    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
+    std::fs::copy(
+        built_wasm("board_component"),
+        files.path().join("board.wasm"),
+    )
+    .unwrap();
+    let app = RunningApp::start(AppSpec {
+        manifest: manifest_with_sources(files.path()),
+        dir: Some(files.path().to_path_buf()),
+        extra_args: vec!["--watch".to_owned()],
+        ..AppSpec::default()
+    });
+    (files, app)
+}
+
 #[derive(Default)]
 struct Tally {
     answered: usize,
@@ -109,35 +128,14 @@ fn swapping_user_component_under_load_loses_no_request() {
         );
         return;
     }
-    let files = tempfile::tempdir().unwrap();
-    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
-    std::fs::copy(
-        built_wasm("board_component"),
-        files.path().join("board.wasm"),
-    )
-    .unwrap();
     let new_build = workspace().join("target/swap-test/user_component.wasm");
     assert!(
         new_build.exists(),
         "{} is missing: run `make build`",
         new_build.display()
     );
-
-    let app = RunningApp::start(AppSpec {
-        manifest: manifest_with_sources(files.path()),
-        dir: Some(files.path().to_path_buf()),
-        extra_args: vec!["--watch".to_owned()],
-        ..AppSpec::default()
-    });
-    let author = app
-        .client
-        .post_json(
-            "/users",
-            &json!({ "email": "author@example.org", "name": "A", "password": "correct horse" }),
-        )
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let (files, app) = start_watched_copy();
+    let author = app.client.sign_up("author@example.org", "A");
     let old_version = app
         .client
         .get("/users/health")
@@ -219,20 +217,8 @@ fn swapping_user_component_under_load_loses_no_request() {
         "{}",
         app.log()
     );
-    for id in &tally.users_written {
-        assert_eq!(
-            app.client.get(&format!("/users/{id}")).status,
-            200,
-            "user {id} lost"
-        );
-    }
-    for id in &tally.posts_written {
-        assert_eq!(
-            app.client.get(&format!("/boards/{id}")).status,
-            200,
-            "post {id} lost"
-        );
-    }
+    app.client
+        .assert_readable(&tally.users_written, &tally.posts_written, "after the swap");
 }
 
 #[test]
@@ -241,19 +227,7 @@ fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
         eprintln!("skipped: in-place swap is devhost's --watch");
         return;
     }
-    let files = tempfile::tempdir().unwrap();
-    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
-    std::fs::copy(
-        built_wasm("board_component"),
-        files.path().join("board.wasm"),
-    )
-    .unwrap();
-    let app = RunningApp::start(AppSpec {
-        manifest: manifest_with_sources(files.path()),
-        dir: Some(files.path().to_path_buf()),
-        extra_args: vec!["--watch".to_owned()],
-        ..AppSpec::default()
-    });
+    let (files, app) = start_watched_copy();
     let before = app
         .client
         .get("/users/health")
