@@ -4,6 +4,21 @@
 
 use crate::db::{Database, Error, Value};
 
+/// Opens the database `label` and brings its schema up to date: every request's first step.
+pub fn connect(label: &str, migrations: &[&str]) -> Result<spin_sdk::sqlite::Connection, Error> {
+    let connection = spin_sdk::sqlite::Connection::open(label)?;
+    migrate(&connection, migrations)?;
+    Ok(connection)
+}
+
+/// A real SQLite file at `path`, migrated: what the services' host-target tests run against.
+#[cfg(any(test, feature = "rusqlite"))]
+pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(path).expect("a test database file opens");
+    migrate(&connection, migrations).expect("the migrations apply");
+    connection
+}
+
 /// Brings `db` up to `migrations.len()`. Each entry is one statement and one version: entry `i`
 /// takes the schema from version `i` to `i + 1`. Entries are only ever appended.
 ///

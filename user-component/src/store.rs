@@ -31,9 +31,7 @@ pub struct User {
 
 /// Opens this service's database and brings its schema up to date.
 pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
-    let connection = spin_sdk::sqlite::Connection::open(DATABASE)?;
-    service_kit::migrate::migrate(&connection, MIGRATIONS)?;
-    Ok(connection)
+    service_kit::migrate::connect(DATABASE, MIGRATIONS)
 }
 
 /// Inserts a user; `None` when the email is taken. The unique constraint decides, in one
@@ -105,8 +103,7 @@ mod tests {
 
     fn database() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let db = rusqlite::Connection::open(dir.path().join("users.db")).unwrap();
-        service_kit::migrate::migrate(&db, MIGRATIONS).unwrap();
+        let db = service_kit::migrate::migrated_file(&dir.path().join("users.db"), MIGRATIONS);
         (dir, db)
     }
 
