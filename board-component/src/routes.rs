@@ -238,3 +238,59 @@ fn health() -> Result<Response, BoardError> {
     store::ping(&db)?;
     Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_author_the_user_service_does_not_know_is_a_422_on_user_id() {
+        let problem = Problem::from(BoardError::UnknownAuthor(Id::new(9).unwrap()));
+        assert_eq!(problem.status, 422);
+        assert!(problem.errors.unwrap().contains_key("userId"));
+    }
+
+    #[test]
+    fn an_unreachable_user_service_is_a_503_with_retry_after() {
+        let problem = Problem::from(BoardError::UserServiceDown(Unavailable("refused".into())));
+        assert_eq!(problem.status, 503);
+        let retry = problem
+            .headers
+            .iter()
+            .find(|(name, _)| *name == "retry-after");
+        assert_eq!(
+            retry.map(|(_, value)| value.as_str()),
+            Some(RETRY_AFTER_SECONDS)
+        );
+    }
+
+    #[test]
+    fn a_missing_post_is_a_404() {
+        assert_eq!(
+            Problem::from(BoardError::NotFound(Id::new(3).unwrap())).status,
+            404
+        );
+    }
+
+    fn new_post(json: &str) -> Result<NewPost, Problem> {
+        parse_new_post(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_valid_post_body_parses_into_validated_fields() {
+        let post = new_post(r#"{"userId":4,"title":" Hi ","content":"x"}"#)
+            .ok()
+            .unwrap();
+        assert_eq!((post.author.get(), post.title.as_str()), (4, "Hi"));
+    }
+
+    #[test]
+    fn a_user_id_that_is_not_a_positive_integer_is_a_422() {
+        for user_id in ["0", "-2", "\"4\"", "4.5", "null"] {
+            let body = format!(r#"{{"userId":{user_id},"title":"t","content":"c"}}"#);
+            let problem = new_post(&body).err().unwrap();
+            assert_eq!(problem.status, 422, "{user_id}");
+            assert!(problem.errors.unwrap().contains_key("userId"), "{user_id}");
+        }
+    }
+}

@@ -171,3 +171,67 @@ fn health() -> Result<Response, UserError> {
     store::ping(&db)?;
     Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(error: UserError) -> Problem {
+        Problem::from(error)
+    }
+
+    #[test]
+    fn a_taken_email_is_a_409_conflict() {
+        let problem = problem(UserError::EmailTaken);
+        assert_eq!((problem.status, problem.slug), (409, "email-taken"));
+    }
+
+    #[test]
+    fn an_unknown_user_is_a_404_naming_the_id() {
+        let problem = problem(UserError::NotFound(UserId::parse("7").unwrap()));
+        assert_eq!(problem.status, 404);
+        assert!(problem.detail.contains('7'));
+    }
+
+    #[test]
+    fn a_database_failure_is_a_503_to_retry_without_sqlite_details() {
+        let problem = problem(UserError::Database(db::Error::Io(
+            "disk I/O error in users".into(),
+        )));
+        assert_eq!(problem.status, 503);
+        assert!(problem
+            .headers
+            .iter()
+            .any(|(name, _)| *name == "retry-after"));
+        assert!(!problem.detail.contains("disk I/O"));
+    }
+
+    #[test]
+    fn a_hashing_failure_is_ours_not_the_clients() {
+        assert_eq!(problem(UserError::Hashing).status, 500);
+    }
+
+    fn sign_up_body(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_sign_up_body_parses_into_validated_fields() {
+        let body = sign_up_body(r#"{"email":" A@B.org","name":"Ann","password":"12345678"}"#);
+        let sign_up = parse_sign_up(body).ok().unwrap();
+        assert_eq!(sign_up.email.as_str(), "a@b.org");
+        assert_eq!(sign_up.name.as_str(), "Ann");
+    }
+
+    #[test]
+    fn an_invalid_sign_up_body_is_a_422_listing_each_field() {
+        let body = sign_up_body(r#"{"email":"x","password":"1","extra":1}"#);
+        let problem = parse_sign_up(body).err().unwrap();
+        assert_eq!(problem.status, 422);
+        let errors = problem.errors.unwrap();
+        assert_eq!(
+            errors.keys().collect::<Vec<_>>(),
+            ["email", "extra", "name", "password"]
+        );
+    }
+}
