@@ -10,7 +10,7 @@ use e2e::host::RunningApp;
 use e2e::workspace;
 
 /// Test cases per operation and phase; fixed seed so a failure can be replayed.
-const MAX_EXAMPLES: &str = "40";
+const MAX_EXAMPLES: &str = "100";
 const SEED: &str = "20261125";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,unsupported_method,negative_data_rejection";
