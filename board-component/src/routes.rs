@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use service_kit::body::{json_object, Fields};
+use service_kit::resource::{resource, Resource};
 use service_kit::{db, query, respond, Problem};
 use spin_sdk::http::{Method, Request, Response};
 
@@ -70,23 +71,16 @@ impl From<BoardError> for Problem {
 }
 
 fn route(request: &Request) -> Result<Response, BoardError> {
-    let rest = request.path().strip_prefix("/boards").unwrap_or_default();
-    let method = request.method();
-    match rest.trim_start_matches('/') {
-        "" => match method {
-            Method::Get => list(request),
-            Method::Post => write(request),
-            _ => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
-        },
-        "health" => match method {
-            Method::Get => health(),
-            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
-        },
-        id if !id.contains('/') => match method {
-            Method::Get => read(id),
-            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
-        },
-        _ => Err(Problem::not_found("No such resource.").into()),
+    match (resource(request.path(), "/boards"), request.method()) {
+        (Resource::Collection, Method::Get) => list(request),
+        (Resource::Collection, Method::Post) => write(request),
+        (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
+        (Resource::Health, Method::Get) => health(),
+        (Resource::Item(id), Method::Get) => read(id),
+        (Resource::Health | Resource::Item(_), _) => {
+            Err(Problem::method_not_allowed(&["GET"]).into())
+        }
+        (Resource::Unknown, _) => Err(Problem::not_found("No such resource.").into()),
     }
 }
 
@@ -236,7 +230,7 @@ fn parse_param<T>(
 fn health() -> Result<Response, BoardError> {
     let db = store::connect()?;
     store::ping(&db)?;
-    Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
+    Ok(respond::healthy())
 }
 
 #[cfg(test)]

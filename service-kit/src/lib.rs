@@ -9,6 +9,7 @@ pub mod id;
 pub mod migrate;
 pub mod problem;
 pub mod query;
+pub mod resource;
 pub mod respond;
 
 pub use problem::Problem;

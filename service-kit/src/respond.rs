@@ -16,6 +16,11 @@ pub fn json(status: u16, value: &impl Serialize) -> Response {
         .build()
 }
 
+/// The answer of a health check that passed.
+pub fn healthy() -> Response {
+    json(200, &serde_json::json!({ "status": "ok" }))
+}
+
 pub fn created(location: &str, value: &impl Serialize) -> Response {
     let mut response = json(201, value);
     response.set_header("location", location);

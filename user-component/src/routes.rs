@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use service_kit::body::{json_object, Fields};
 use service_kit::db;
+use service_kit::resource::{resource, Resource};
 use service_kit::{query, respond, Problem};
 use spin_sdk::http::{Method, Request, Response};
 
@@ -56,23 +57,16 @@ impl From<UserError> for Problem {
 }
 
 fn route(request: &Request) -> Result<Response, UserError> {
-    let rest = request.path().strip_prefix("/users").unwrap_or_default();
-    let method = request.method();
-    match rest.trim_start_matches('/') {
-        "" => match method {
-            Method::Get => list(request),
-            Method::Post => sign_up(request),
-            _ => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
-        },
-        "health" => match method {
-            Method::Get => health(),
-            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
-        },
-        id if !id.contains('/') => match method {
-            Method::Get => get_one(id),
-            _ => Err(Problem::method_not_allowed(&["GET"]).into()),
-        },
-        _ => Err(Problem::not_found("No such resource.").into()),
+    match (resource(request.path(), "/users"), request.method()) {
+        (Resource::Collection, Method::Get) => list(request),
+        (Resource::Collection, Method::Post) => sign_up(request),
+        (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
+        (Resource::Health, Method::Get) => health(),
+        (Resource::Item(id), Method::Get) => get_one(id),
+        (Resource::Health | Resource::Item(_), _) => {
+            Err(Problem::method_not_allowed(&["GET"]).into())
+        }
+        (Resource::Unknown, _) => Err(Problem::not_found("No such resource.").into()),
     }
 }
 
@@ -169,7 +163,7 @@ fn list(request: &Request) -> Result<Response, UserError> {
 fn health() -> Result<Response, UserError> {
     let db = store::connect()?;
     store::ping(&db)?;
-    Ok(respond::json(200, &serde_json::json!({ "status": "ok" })))
+    Ok(respond::healthy())
 }
 
 #[cfg(test)]
