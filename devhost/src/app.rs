@@ -45,6 +45,8 @@ pub struct ServedComponent {
     pub source: PathBuf,
     pub labels: Vec<String>,
     pre: ProxyPre<RequestState>,
+    /// Where its stdout and stderr go; made once, shared by every request.
+    output: ComponentOutput,
     sqlite: SqliteGrant,
     variables: ComponentVariables,
     allowed_hosts: Arc<AllowedHosts>,
@@ -98,6 +100,7 @@ impl App {
                 pre: prepare(&engine, &linker, &source)
                     .with_context(|| format!("component `{id}`"))?,
                 source,
+                output: ComponentOutput::new(id),
                 labels: declared.sqlite_databases.clone(),
                 sqlite: SqliteGrant {
                     databases: databases.clone(),
@@ -285,11 +288,10 @@ impl App {
 impl App {
     /// A fresh store state for one request to `component`, with exactly its grants.
     fn request_state(self: &Arc<Self>, component: &ServedComponent) -> RequestState {
-        let output = ComponentOutput::new(&component.id);
         RequestState {
             wasi: WasiCtx::builder()
-                .stdout(output.clone())
-                .stderr(output)
+                .stdout(component.output.clone())
+                .stderr(component.output.clone())
                 .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),

@@ -146,6 +146,15 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(read.json()["author"], json!(null));
     assert_eq!(app.client.get("/boards/health").status, 200);
+    if !app.host.is_spin() {
+        // devhost shows each component's stderr under the component's name.
+        let log = app.log();
+        assert!(log.contains("[user-component] database error"), "{log}");
+        assert!(
+            log.contains("[board-component] user service unavailable"),
+            "{log}"
+        );
+    }
 }
 
 #[test]
