@@ -39,6 +39,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     }
 }
 
+/// Paths Spin answers itself, before any route (crates/trigger-http/src/server.rs).
+const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
 async fn answer(
     app: &Arc<App>,
     request: hyper::Request<hyper::body::Incoming>,
@@ -47,6 +50,12 @@ async fn answer(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+        return match well_known {
+            "health" => plain(StatusCode::OK, "OK"),
+            _ => plain(StatusCode::NOT_FOUND, ""),
+        };
+    }
     match app.handle_external(request, client_addr).await {
         Ok(Some((component, response))) => {
             log_request(
@@ -61,7 +70,8 @@ async fn answer(
         }
         Ok(None) => {
             log_request("-", &method, &path, StatusCode::NOT_FOUND, started, false);
-            plain(StatusCode::NOT_FOUND, "Not Found")
+            // Spin's 404 for an unrouted path has an empty body.
+            plain(StatusCode::NOT_FOUND, "")
         }
         Err(error) => {
             tracing::error!(%method, path, "request failed: {error:#}");
@@ -99,9 +109,9 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     let body = Full::new(Bytes::from_static(text.as_bytes()))
         .map_err(|never: Infallible| match never {})
         .boxed_unsync();
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", "text/plain")
-        .body(body)
-        .expect("a static response is valid")
+    let mut response = hyper::Response::builder().status(status);
+    if !text.is_empty() {
+        response = response.header("content-type", "text/plain");
+    }
+    response.body(body).expect("a static response is valid")
 }

@@ -123,10 +123,20 @@ fn a_segment_parameter_arrives_as_a_path_match_header() {
 }
 
 #[test]
-fn unrouted_and_private_paths_are_404() {
+fn unrouted_and_private_paths_are_an_empty_404() {
     let (_files, app) = start_probe(&[], vec![]);
-    assert_eq!(app.client.get("/nowhere").status, 404);
-    assert_eq!(app.client.get("/hidden").status, 404);
+    for path in ["/nowhere", "/hidden"] {
+        let reply = app.client.get(path);
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.body.is_empty(), "{path}: {}", reply.text());
+    }
+}
+
+#[test]
+fn the_host_answers_its_well_known_health_path_itself() {
+    let (_files, app) = start_probe(&[], vec![]);
+    let reply = app.client.get("/.well-known/spin/health");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "OK"));
 }
 
 #[test]
