@@ -1,5 +1,7 @@
--- wrk script: sign-ups with an email no other request uses (thread id + counter).
+-- wrk script: sign-ups with an email no other request uses. The driver passes a run id that is
+-- new for every wrk run; each thread adds its own number and a counter.
 local counter = 0
+local run_id = "run"
 local thread_id = 0
 local threads = {}
 
@@ -9,6 +11,7 @@ function setup(thread)
 end
 
 function init(args)
+  run_id = args[1] or run_id
   thread_id = id
 end
 
@@ -16,6 +19,6 @@ function request()
   counter = counter + 1
   local body = string.format(
     '{"email":"bench-%s-%d-%d@example.org","name":"Bench","password":"correct horse"}',
-    os.time(), thread_id, counter)
+    run_id, thread_id, counter)
   return wrk.format("POST", "/users", { ["content-type"] = "application/json" }, body)
 end

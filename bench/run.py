@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -122,7 +123,9 @@ def wrk(url, concurrency, seconds, script=None):
     args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     if script:
         args += ["-s", str(BENCH / script)]
-    output = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    # Each run gets its own id, so the sign-up script never repeats an email across runs.
+    output = subprocess.run(args + [url, "--", uuid.uuid4().hex], capture_output=True, text=True,
+                            check=True).stdout
     latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", output)
     percentile = {p: to_ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M)}
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
