@@ -115,8 +115,7 @@ pub fn list_posts(
 
 /// Proves the database answers and holds our schema.
 pub fn ping(db: &impl Database) -> Result<(), Error> {
-    db.execute("SELECT count(*) FROM boards WHERE id = 0", &[])
-        .map(drop)
+    service_kit::db::ping(db, "boards")
 }
 
 fn posts(result: &QueryResult) -> Vec<Post> {

@@ -91,12 +91,17 @@ impl Client {
         )
     }
 
-    /// Signs up a user (password `correct horse`) and returns its id; anything but 201 fails.
-    pub fn sign_up(&self, email: &str, name: &str) -> i64 {
+    /// Signs up a user (password `correct horse`) and returns the account; anything but 201 fails.
+    pub fn sign_up_account(&self, email: &str, name: &str) -> Value {
         let body = json!({ "email": email, "name": name, "password": "correct horse" });
         let reply = self.post_json("/users", &body);
         assert_eq!(reply.status, 201, "sign-up of {email}: {}", reply.text());
-        reply.json()["id"].as_i64().unwrap()
+        reply.json()
+    }
+
+    /// Signs up a user and returns its id.
+    pub fn sign_up(&self, email: &str, name: &str) -> i64 {
+        self.sign_up_account(email, name)["id"].as_i64().unwrap()
     }
 
     /// Writes a post by `user_id` and returns it; anything but 201 fails.

@@ -3,15 +3,6 @@
 use e2e::host::RunningApp;
 use serde_json::json;
 
-fn sign_up(app: &RunningApp, email: &str, name: &str) -> serde_json::Value {
-    let reply = app.client.post_json(
-        "/users",
-        &json!({ "email": email, "name": name, "password": "correct horse" }),
-    );
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()
-}
-
 #[test]
 fn sign_up_answers_201_with_location_and_the_account_but_no_password() {
     let app = RunningApp::start_default();
@@ -39,7 +30,7 @@ fn sign_up_answers_201_with_location_and_the_account_but_no_password() {
 #[test]
 fn a_user_is_public_by_id_without_email() {
     let app = RunningApp::start_default();
-    let created = sign_up(&app, "bob@example.org", "Bob");
+    let created = app.client.sign_up_account("bob@example.org", "Bob");
     let reply = app.client.get(&format!("/users/{}", created["id"]));
     assert_eq!(reply.status, 200);
     let user = reply.json();
@@ -53,7 +44,7 @@ fn a_user_is_public_by_id_without_email() {
 #[test]
 fn an_email_can_sign_up_once_whatever_its_case() {
     let app = RunningApp::start_default();
-    sign_up(&app, "cat@example.org", "Cat");
+    app.client.sign_up_account("cat@example.org", "Cat");
     let again = app.client.post_json(
         "/users",
         &json!({ "email": "CAT@example.org", "name": "Cat 2", "password": "12345678" }),
@@ -125,8 +116,8 @@ fn an_unknown_user_is_404_and_a_bad_id_is_400() {
 #[test]
 fn users_are_looked_up_in_batches_returning_only_those_that_exist() {
     let app = RunningApp::start_default();
-    let a = sign_up(&app, "a@example.org", "A")["id"].as_i64().unwrap();
-    let b = sign_up(&app, "b@example.org", "B")["id"].as_i64().unwrap();
+    let a = app.client.sign_up("a@example.org", "A");
+    let b = app.client.sign_up("b@example.org", "B");
     let reply = app.client.get(&format!("/users?ids={b},{a},424242,{a}"));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let users = reply.json()["users"].as_array().unwrap().clone();

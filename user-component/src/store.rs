@@ -1,7 +1,7 @@
 //! The `users` database: its schema and the named queries the routes use. The SQL lives here
 //! and nowhere else.
 
-use service_kit::db::{first_integer, Database, Error, QueryResult, Value};
+use service_kit::db::{Database, Error, QueryResult, Value};
 
 use crate::domain::{Email, IdList, UserId, UserName};
 
@@ -76,11 +76,7 @@ pub fn find_users(db: &impl Database, ids: &IdList) -> Result<Vec<User>, Error> 
 
 /// Proves the database answers and holds our schema.
 pub fn ping(db: &impl Database) -> Result<(), Error> {
-    let result = db.execute("SELECT count(*) FROM users WHERE id = 0", &[])?;
-    match first_integer(&result) {
-        Some(_) => Ok(()),
-        None => Err(Error::Io("health query returned no row".to_owned())),
-    }
+    service_kit::db::ping(db, "users")
 }
 
 fn users(result: &QueryResult) -> Vec<User> {
