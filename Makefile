@@ -49,9 +49,10 @@ split: build
 swap:
 	scripts/swap $(COMPONENT)
 
-## Every test: unit tests of each crate, the world check, and the end-to-end suites.
+## Every test: unit tests of each crate and the world check, then the end-to-end suites on
+## devhost and again on Spin when it is available; fails if a process of the run is left.
 test: build tools
-	cargo test --profile host --workspace
+	scripts/test
 
 tools: $(VENV)/.installed
 
@@ -60,7 +61,8 @@ $(VENV)/.installed:
 	$(VENV)/bin/pip install --quiet $(PYTHON_TOOLS)
 	touch $@
 
-## Throughput, latency, start-up and footprint: bench/results/<host>-<date>.{json,md}.
+## Throughput, latency, start-up and footprint on every available host, in one run:
+## bench/results/<date>.{json,md}.
 bench: build
 	python3 bench/run.py
 

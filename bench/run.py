@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The benchmark: throughput, latency, start-up and footprint, measured the same way every time.
 
-Starts the app on a host (devhost, or Spin when SPIN_BIN is set or `spin` is on PATH), loads each
-endpoint with wrk at several concurrencies after a warm-up, measures the host's own ceiling with a
-do-nothing spin-sdk 5.2 component (the probe's `/noop`) in the same run, and writes
-bench/results/<host>-<date>.json and .md. Needs `make build` and wrk (Debian package `wrk`).
+Measures each host in one run: devhost, and Spin when it is available (SPIN_BIN, or `spin` on
+PATH), so their figures compare like with like. On each host it loads every endpoint with wrk at
+several concurrencies after a warm-up and measures that host's own ceiling with a do-nothing
+spin-sdk 5.2 component (the probe's `/noop`). Each host runs in a process group of its own
+(`spin up` serves through a child process): RSS is the group's, and stopping signals the group.
+Writes bench/results/<date>.json and .md. Needs `make build` and wrk (Debian package `wrk`).
 """
 
 import argparse
@@ -15,7 +17,9 @@ import pathlib
 import platform
 import re
 import shutil
+import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,15 +45,16 @@ ENDPOINTS = [
 READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20"}
 
 
-def host_command():
-    """The host to run and its name: Spin if available, devhost otherwise."""
-    spin = os.environ.get("SPIN_BIN") or shutil.which("spin")
-    if spin:
-        return "spin", [spin, "up"]
+def available_hosts():
+    """Every host this machine can run: devhost always, Spin when it is installed."""
     devhost = ROOT / "target/host/devhost"
     if not devhost.exists():
         sys.exit(f"{devhost} is missing: run `make build`")
-    return "devhost", [str(devhost)]
+    hosts = {"devhost": [str(devhost)]}
+    spin = os.environ.get("SPIN_BIN") or shutil.which("spin")
+    if spin:
+        hosts["spin"] = [spin, "up"]
+    return hosts
 
 
 def free_port():
@@ -69,18 +74,21 @@ def request(url, method="GET", body=None):
 
 
 class Host:
-    """One host process serving a manifest, in its own working directory."""
+    """One host serving a manifest, in its own working directory and its own process group."""
 
-    def __init__(self, command, manifest, runtime_config, workdir, extra_args=(), ready_path="/"):
+    def __init__(self, name, command, manifest, runtime_config, workdir, extra_args=(), ready_path="/"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
+        if name == "spin":
+            # Component output goes to files; keep them with this run, not beside spin.toml.
+            extra_args = ["--log-dir", str(workdir / "logs"), *extra_args]
         args = command + ["--from", str(manifest), "--runtime-config-file", str(runtime_config),
                           "--listen", f"127.0.0.1:{self.port}", *extra_args]
         self.log = open(workdir / f"host-{self.port}.log", "w")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=self.log,
-                                        env={**os.environ, "RUST_LOG": "warn"})
+                                        env={**os.environ, "RUST_LOG": "warn"}, process_group=0)
         self.first_ok = self._wait_for_200(ready_path)
 
     def _wait_for_200(self, path):
@@ -97,13 +105,35 @@ class Host:
             time.sleep(0.002)
         sys.exit("the host did not answer 200 within 120 s")
 
+    def group(self):
+        """The live processes of this host's group: `spin up` and its `spin trigger http`."""
+        members = []
+        for proc in pathlib.Path("/proc").iterdir():
+            try:
+                stat = (proc / "stat").read_text()
+            except (OSError, ValueError):
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            if proc.name.isdigit() and int(fields[2]) == self.process.pid and fields[0] not in "ZX":
+                members.append(proc)
+        return members
+
     def peak_rss_mb(self):
-        status = pathlib.Path(f"/proc/{self.process.pid}/status").read_text()
-        kib = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+        """Each process's peak RSS (VmHWM), summed over the group."""
+        kib = 0
+        for proc in self.group():
+            status = (proc / "status").read_text()
+            kib += int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
         return round(kib / 1024, 1)
 
     def stop(self):
-        self.process.kill()
+        """SIGTERM to the group, then waits until none of it is left (SIGKILL after 10 s)."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+        deadline = time.perf_counter() + 10
+        while self.group():
+            if time.perf_counter() > deadline:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            time.sleep(0.02)
         self.process.wait()
         self.log.close()
 
@@ -161,7 +191,7 @@ source = "{wasm}"
     return manifest, runtime_config
 
 
-def startup(command, name, runs):
+def startup(name, command, runs):
     """Process start to first 200, without and with the compilation cache."""
     figures = {"cold_ms": [], "warm_ms": []}
     with tempfile.TemporaryDirectory() as cache:
@@ -173,7 +203,7 @@ def startup(command, name, runs):
                     if name == "devhost":
                         # Cold: a fresh cache each time. Warm: the cache the cold runs filled.
                         extra = ["--cache-dir", cache if kind == "warm_ms" else tempfile.mkdtemp(dir=workdir)]
-                    host = Host(command, ROOT / "spin.toml", ROOT / "runtime-config.toml",
+                    host = Host(name, command, ROOT / "spin.toml", ROOT / "runtime-config.toml",
                                 pathlib.Path(workdir), extra, ready_path="/users/health")
                     if kind == "cold_ms" or run > 0:
                         figures[kind].append(round(host.first_ok * 1000, 1))
@@ -182,11 +212,20 @@ def startup(command, name, runs):
 
 
 def seed(base):
+    """One user and 50 posts by it."""
     status, _ = request(base + "/users", "POST", {"email": "seed@example.org", "name": "Seed", "password": "correct horse"})
     assert status == 201, status
     for i in range(50):
         status, _ = request(base + "/boards", "POST", {"userId": 1, "title": f"seed {i}", "content": "seed"})
         assert status == 201, status
+
+
+def argon2_params(workdir):
+    """The Argon2 parameters in the seeded user's stored hash (`m=…,t=…,p=…`): what sign-up
+    really uses, so the Argon2 figure follows the user service's code, not a copy of it."""
+    with sqlite3.connect(workdir / ".spin/users.db") as db:
+        (phc,) = db.execute("SELECT password_hash FROM users WHERE id = 1").fetchone()
+    return phc.split("$")[3]
 
 
 def load(host, path, script, concurrencies, warmup, seconds):
@@ -207,10 +246,19 @@ def machine():
             "load_generator": "wrk, same machine"}
 
 
-def markdown(result):
-    lines = [f"## {result['host']} on {result['date']}", "",
-             f"Machine: {result['machine']['cpus']} cores, {result['machine']['cpu']}; wrk on the same machine; "
-             f"{result['settings']['seconds']} s per run after {result['settings']['warmup']} s warm-up.", "",
+def markdown(run):
+    settings = run["settings"]
+    lines = [f"# Benchmark, {run['date']}", "",
+             f"Machine: {run['machine']['cpus']} cores, {run['machine']['cpu']}; wrk on the same machine; "
+             f"{settings['seconds']} s per run after {settings['warmup']} s warm-up. Hosts measured one after "
+             "the other in this run, each against its own ceiling.", ""]
+    for result in run["hosts"]:
+        lines += host_markdown(result)
+    return "\n".join(lines)
+
+
+def host_markdown(result):
+    lines = [f"## {result['host']}", "",
              "| endpoint | concurrency | req/s | p50 ms | p99 ms | max ms | errors | of ceiling |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["ceiling"]:
@@ -224,12 +272,59 @@ def markdown(result):
     lines += ["",
               f"Start-up to first 200 (median of {startup_figures['runs']}): cold {startup_figures['cold_ms']} ms, "
               f"warm {startup_figures['warm_ms']} ms.",
-              f"Peak RSS of the host under the load above: {footprint['peak_rss_mb']} MB "
+              f"Peak RSS of the host's process group under the load above: {footprint['peak_rss_mb']} MB "
               f"(ceiling host: {footprint['ceiling_peak_rss_mb']} MB).",
               "Component sizes: " + ", ".join(f"{k} {v} KB" for k, v in footprint["wasm_kb"].items()) + ".",
-              f"Argon2id (19 MiB, t=2, p=1) inside a component: {argon2['hashes_per_second_c1']} hashes/s at "
-              f"concurrency 1, {argon2['hashes_per_second_c2']} at 2.", ""]
-    return "\n".join(lines)
+              f"Argon2id ({argon2['params']}, read from a stored sign-up hash) inside a component: "
+              f"{argon2['hashes_per_second_c1']} hashes/s at concurrency 1, {argon2['hashes_per_second_c2']} at 2.",
+              ""]
+    return lines
+
+
+def measure(name, command, args, concurrencies, warmup, seconds):
+    """Every figure for one host."""
+    print(f"host: {name}; start-up...", flush=True)
+    startup_figures = startup(name, command, args.startup_runs)
+
+    with tempfile.TemporaryDirectory() as app_dir:
+        app_dir = pathlib.Path(app_dir)
+        app = Host(name, command, ROOT / "spin.toml", ROOT / "runtime-config.toml", app_dir,
+                   ready_path="/users/health")
+        seed(app.base)
+        params = argon2_params(app_dir)
+        endpoints = []
+        for endpoint, path, script in ENDPOINTS:
+            print(f"{name}: {endpoint}...", flush=True)
+            endpoints.append({"name": endpoint, "runs": load(app, path, script, concurrencies, warmup, seconds)})
+        peak_rss = app.peak_rss_mb()
+        app.stop()
+
+    with tempfile.TemporaryDirectory() as ceiling_dir:
+        ceiling_dir = pathlib.Path(ceiling_dir)
+        manifest, runtime_config = probe_manifest(ceiling_dir)
+        ceiling_host = Host(name, command, manifest, runtime_config, ceiling_dir, ready_path="/noop")
+        print(f"{name}: ceiling...", flush=True)
+        ceiling = load(ceiling_host, "/noop", None, concurrencies, warmup, seconds)
+        argon2_url = f"{ceiling_host.base}/argon2?params={params}"
+        status, body = request(argon2_url)
+        if status != 200 or json.loads(body)["result"] != "ok":
+            sys.exit(f"the probe cannot hash with {params}: {body!r}")
+        argon2 = {"params": params} | {
+            f"hashes_per_second_c{c}": wrk(argon2_url, c, seconds)["rps"] for c in (1, 2)}
+        ceiling_rss = ceiling_host.peak_rss_mb()
+        ceiling_host.stop()
+
+    for endpoint in endpoints:
+        for run, top in zip(endpoint["runs"], ceiling):
+            run["of_ceiling"] = round(run["rps"] / top["rps"], 3) if top["rps"] else 0.0
+    wasm = {path.stem: round(path.stat().st_size / 1000, 1)
+            for path in sorted((ROOT / "target/wasm32-wasip1/release").glob("*_component.wasm"))
+            if path.stem != "probe_component"}
+    return {
+        "host": name, "startup": startup_figures,
+        "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
+        "argon2": argon2, "ceiling": ceiling, "endpoints": endpoints,
+    }
 
 
 def main():
@@ -238,59 +333,31 @@ def main():
     parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per run")
     parser.add_argument("--concurrency", default="1,8,64", help="comma-separated concurrencies")
     parser.add_argument("--startup-runs", type=int, default=5)
+    parser.add_argument("--hosts", help="comma-separated hosts to measure (default: every available one)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where the results go")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    name, command = host_command()
     seconds, warmup = max(1, round(args.seconds)), max(1, round(args.warmup))
+    hosts = available_hosts()
+    names = args.hosts.split(",") if args.hosts else list(hosts)
+    missing = [name for name in names if name not in hosts]
+    if missing:
+        sys.exit(f"not available here: {', '.join(missing)} (Spin: set SPIN_BIN)")
 
-    print(f"host: {name}; start-up...", flush=True)
-    startup_figures = startup(command, name, args.startup_runs)
-
-    with tempfile.TemporaryDirectory() as ceiling_dir:
-        ceiling_dir = pathlib.Path(ceiling_dir)
-        manifest, runtime_config = probe_manifest(ceiling_dir)
-        ceiling_host = Host(command, manifest, runtime_config, ceiling_dir, ready_path="/noop")
-        print("ceiling...", flush=True)
-        ceiling = load(ceiling_host, "/noop", None, concurrencies, warmup, seconds)
-        argon2 = {f"hashes_per_second_c{c}": wrk(ceiling_host.base + "/argon2", c, seconds)["rps"] for c in (1, 2)}
-        ceiling_rss = ceiling_host.peak_rss_mb()
-        ceiling_host.stop()
-
-    with tempfile.TemporaryDirectory() as app_dir:
-        app = Host(command, ROOT / "spin.toml", ROOT / "runtime-config.toml", pathlib.Path(app_dir),
-                   ready_path="/users/health")
-        seed(app.base)
-        endpoints = []
-        for endpoint, path, script in ENDPOINTS:
-            print(f"{endpoint}...", flush=True)
-            runs = load(app, path, script, concurrencies, warmup, seconds)
-            for run, top in zip(runs, ceiling):
-                run["of_ceiling"] = round(run["rps"] / top["rps"], 3) if top["rps"] else 0.0
-            endpoints.append({"name": endpoint, "runs": runs})
-        peak_rss = app.peak_rss_mb()
-        app.stop()
-
-    wasm = {path.stem: round(path.stat().st_size / 1000, 1)
-            for path in sorted((ROOT / "target/wasm32-wasip1/release").glob("*_component.wasm"))
-            if path.stem != "probe_component"}
+    results = [measure(name, hosts[name], args, concurrencies, warmup, seconds) for name in names]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-    result = {
-        "host": name, "date": date, "machine": machine(),
-        "settings": {"seconds": seconds, "warmup": warmup, "concurrency": concurrencies},
-        "startup": startup_figures,
-        "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
-        "argon2": argon2, "ceiling": ceiling, "endpoints": endpoints,
-    }
+    run = {"date": date, "machine": machine(),
+           "settings": {"seconds": seconds, "warmup": warmup, "concurrency": concurrencies},
+           "hosts": results}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}-{date}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / f"{name}-{date}.md").write_text(table)
+    (args.out / f"{date}.json").write_text(json.dumps(run, indent=2) + "\n")
+    table = markdown(run)
+    (args.out / f"{date}.md").write_text(table)
     print(table)
-    errors = sum(run["errors"] for endpoint in endpoints for run in endpoint["runs"])
-    errors += sum(run["errors"] for run in ceiling)
+    errors = sum(row["errors"] for result in results
+                 for row in result["ceiling"] + [r for e in result["endpoints"] for r in e["runs"]])
     if errors:
         sys.exit(f"{errors} requests failed")
 

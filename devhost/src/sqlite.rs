@@ -152,14 +152,6 @@ impl Databases {
     }
 }
 
-#[cfg(test)]
-impl Connection {
-    /// Tells connections apart in tests.
-    fn identity(&self) -> usize {
-        Arc::as_ptr(&self.tainted) as usize
-    }
-}
-
 /// Statements after which a reused connection could differ from a fresh one.
 fn changes_connection_state(action: &rusqlite::hooks::AuthAction<'_>) -> bool {
     use rusqlite::hooks::AuthAction;
@@ -369,38 +361,48 @@ mod tests {
         ));
     }
 
+    /// Marks `connection` by inserting `rows` rows: SQLite's `changes()` is kept per
+    /// connection, so a connection handed on still reports the mark and a new one reports 0.
+    /// (Addresses cannot tell connections apart: a freed one's is given to the next.)
+    fn mark(connection: &Connection, rows: usize) {
+        let values = vec!["(1)"; rows].join(", ");
+        execute(
+            &connection.inner,
+            &format!("INSERT INTO t VALUES {values}"),
+            vec![],
+        )
+        .unwrap();
+    }
+
     #[test]
     fn a_clean_connection_is_reused_and_a_changed_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let users = grant(dir.path(), &["users"]);
         let first = users.open("users").unwrap();
         execute(&first.inner, "CREATE TABLE t (x)", vec![]).unwrap();
-        let first_handle = first.identity();
+        mark(&first, 3);
         users.databases.release(first);
         let second = users.open("users").unwrap();
-        assert_eq!(
-            second.identity(),
-            first_handle,
-            "a clean connection is reused"
-        );
+        assert_eq!(second.inner.changes(), 3, "a clean connection is reused");
 
+        mark(&second, 5);
         execute(&second.inner, "BEGIN", vec![]).unwrap();
         users.databases.release(second);
         let third = users.open("users").unwrap();
-        assert_ne!(
-            third.identity(),
-            first_handle,
+        assert_eq!(
+            third.inner.changes(),
+            0,
             "an open transaction is not handed on"
         );
         assert!(third.inner.is_autocommit());
 
+        mark(&third, 7);
         execute(&third.inner, "PRAGMA foreign_keys = ON", vec![]).unwrap();
-        let third_handle = third.identity();
         users.databases.release(third);
         let fourth = users.open("users").unwrap();
-        assert_ne!(
-            fourth.identity(),
-            third_handle,
+        assert_eq!(
+            fourth.inner.changes(),
+            0,
             "a pragma that set something is not handed on"
         );
     }

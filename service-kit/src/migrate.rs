@@ -2,6 +2,8 @@
 //! use. The version lives in `PRAGMA user_version`, so the same build migrates a fresh file under
 //! `spin up`, SpinKube or devhost without any `--sqlite` flag.
 
+use std::time::{Duration, Instant};
+
 use crate::db::{Database, Error, Value};
 
 /// Opens the database `label` and brings its schema up to date: every request's first step.
@@ -19,33 +21,85 @@ pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::C
     connection
 }
 
+/// How long a request waits for another request's migration of the same file to finish.
+const MIGRATION_WAIT: Duration = Duration::from_secs(30);
+/// The pause between two looks at the schema version while another request migrates.
+const MIGRATION_POLL: Duration = Duration::from_millis(10);
+/// The busy timeout every Spin connection starts with (rusqlite's), restored after migrating.
+const BUSY_TIMEOUT_MS: u32 = 5000;
+
 /// Brings `db` up to `migrations.len()`. Each entry is one statement and one version: entry `i`
 /// takes the schema from version `i` to `i + 1`. Entries are only ever appended.
 ///
 /// Cheap when there is nothing to do (one pragma read), so it can run on every request.
+///
+/// On a host that opens a connection per request (Spin), a fresh file's first requests all find
+/// the schema behind at once. Whoever holds the write lock holds it across several host calls,
+/// and on a busy machine each call waits its turn behind other requests' CPU-bound work (a
+/// sign-up's Argon2 hash); anyone queued for the lock in SQLite's busy handler meanwhile gives
+/// up after its 5 s with "database is locked". So only the request that really migrates ever
+/// takes the write lock: the others find out under a read lock, which blocks no one, and an
+/// attempt that finds the file busy steps back, sleeps (which yields the host's thread) and
+/// reads the version again, for up to `MIGRATION_WAIT`.
 pub fn migrate(db: &impl Database, migrations: &[&str]) -> Result<(), Error> {
     let target = migrations.len() as i64;
-    if user_version(db)? >= target {
-        return Ok(());
-    }
-    // WAL lets readers carry on while a writer commits. The mode is stored in the file, so it
-    // is set once, and outside a transaction as SQLite requires.
-    db.execute("PRAGMA journal_mode = WAL", &[])?;
-    // IMMEDIATE takes the write lock up front: two instances migrating at once queue up (Spin's
-    // connections wait up to 5 s on a busy file) and the second finds the work done.
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    match apply_pending(db, migrations, target) {
-        Ok(()) => db.execute("COMMIT", &[]).map(drop),
-        Err(error) => {
-            // The failed migration is what the caller needs to hear about, not a rollback error.
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(error)
+    let deadline = Instant::now() + MIGRATION_WAIT;
+    loop {
+        if user_version(db)? >= target {
+            return Ok(());
+        }
+        match migrate_without_waiting(db, migrations, target) {
+            Err(error) if is_busy(&error) && Instant::now() < deadline => {
+                std::thread::sleep(MIGRATION_POLL)
+            }
+            result => return result,
         }
     }
 }
 
+/// One attempt that fails at once, rather than wait, when another connection holds the file.
+fn migrate_without_waiting(
+    db: &impl Database,
+    migrations: &[&str],
+    target: i64,
+) -> Result<(), Error> {
+    db.execute("PRAGMA busy_timeout = 0", &[])?;
+    let result = migrate_in_transaction(db, migrations, target);
+    db.execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"), &[])?;
+    result
+}
+
+fn migrate_in_transaction(
+    db: &impl Database,
+    migrations: &[&str],
+    target: i64,
+) -> Result<(), Error> {
+    // WAL lets readers carry on while a writer commits. The mode is stored in the file, so it
+    // is set once, and outside a transaction as SQLite requires.
+    db.execute("PRAGMA journal_mode = WAL", &[])?;
+    // Deferred: the version is read under a read lock, and the write lock is taken only by the
+    // first migration statement. If another connection migrated since that read, SQLite refuses
+    // the upgrade as busy rather than let this one write over a stale snapshot.
+    db.execute("BEGIN", &[])?;
+    let applied =
+        apply_pending(db, migrations, target).and_then(|()| db.execute("COMMIT", &[]).map(drop));
+    if applied.is_err() {
+        // The failure is what the caller needs to hear about, not a rollback error.
+        let _ = db.execute("ROLLBACK", &[]);
+    }
+    applied
+}
+
+/// SQLite's SQLITE_BUSY, which Spin's interface passes on only as its message.
+fn is_busy(error: &Error) -> bool {
+    matches!(error, Error::Io(message) if message.contains("database is locked"))
+}
+
 fn apply_pending(db: &impl Database, migrations: &[&str], target: i64) -> Result<(), Error> {
     let current = user_version(db)?;
+    if current >= target {
+        return Ok(());
+    }
     for statement in migrations.iter().skip(current as usize) {
         db.execute(statement, &[])?;
     }
@@ -109,6 +163,24 @@ mod tests {
         migrate(&open(&dir), &MIGRATIONS[..1]).unwrap();
         assert_eq!(user_version(&open(&dir)).unwrap(), 1);
         migrate(&open(&dir), MIGRATIONS).unwrap();
+        assert_eq!(user_version(&open(&dir)).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_migration_waits_out_another_one_that_holds_the_file_longer_than_the_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = open(&dir);
+        holder
+            .execute_batch("PRAGMA journal_mode = WAL; BEGIN IMMEDIATE")
+            .unwrap();
+        let waiter = std::thread::spawn({
+            let path = dir.path().join("test.db");
+            move || migrate(&rusqlite::Connection::open(path).unwrap(), MIGRATIONS)
+        });
+        std::thread::sleep(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS) + 500));
+        apply_pending(&holder, MIGRATIONS, 2).unwrap();
+        holder.execute_batch("COMMIT").unwrap();
+        waiter.join().unwrap().unwrap();
         assert_eq!(user_version(&open(&dir)).unwrap(), 2);
     }
 

@@ -1,13 +1,17 @@
-//! Starting the app on a host: devhost by default, Spin when `SPIN_BIN` names a binary or
-//! `spin` is on `PATH`. Both get the same flags (`spin up`'s) and the same files.
+//! Starting the app on a host: devhost or Spin. `E2E_HOST` (`devhost` or `spin`) names the host
+//! of a run, as `make test` does for each of its runs; without it, Spin when available
+//! (`SPIN_BIN`, or `spin` on `PATH`), devhost otherwise. Both get the same `spin up` flags and
+//! the same files. Each host runs in a process group of its own and is stopped as a group.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::process;
 use crate::workspace;
 
 /// How long a host may take to answer its first request (Spin compiles components at start).
@@ -21,43 +25,72 @@ pub enum Host {
 
 impl Host {
     pub fn detect() -> Self {
-        if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|bin| !bin.is_empty()) {
-            return Host::Spin(bin.into());
+        match std::env::var("E2E_HOST").as_deref() {
+            Ok("spin") => Host::Spin(
+                spin_binary().expect("E2E_HOST=spin, but Spin is neither SPIN_BIN nor on PATH"),
+            ),
+            Ok("devhost") => Host::Devhost(devhost_binary()),
+            Ok(other) => panic!("E2E_HOST is `{other}`; expected `devhost` or `spin`"),
+            Err(_) => spin_binary()
+                .map(Host::Spin)
+                .unwrap_or_else(|| Host::Devhost(devhost_binary())),
         }
-        if let Some(spin) = on_path("spin") {
-            return Host::Spin(spin);
-        }
-        let devhost = std::env::var_os("DEVHOST_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target/host/devhost"));
-        assert!(
-            devhost.exists(),
-            "{} is missing: run `make build` first",
-            devhost.display()
-        );
-        Host::Devhost(devhost)
     }
 
     pub fn is_spin(&self) -> bool {
         matches!(self, Host::Spin(_))
     }
 
-    fn command(&self) -> Command {
-        match self {
+    /// The command line that serves `spec` on `addr` from `dir`, in a process group of its own.
+    /// Spin writes component output to files under `logs`; devhost prints it, prefixed.
+    fn command(&self, spec: &AppSpec, dir: &Path, addr: SocketAddr, logs: &Path) -> Command {
+        let mut command = match self {
             Host::Devhost(bin) => Command::new(bin),
             Host::Spin(bin) => {
                 let mut command = Command::new(bin);
-                command.arg("up");
+                command.arg("up").arg("--log-dir").arg(logs);
                 command
             }
+        };
+        command
+            .arg("--from")
+            .arg(&spec.manifest)
+            .arg("--runtime-config-file")
+            .arg(&spec.runtime_config)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .current_dir(dir)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .process_group(0);
+        for id in &spec.component_ids {
+            command.arg("--component-id").arg(id);
         }
+        command.args(&spec.extra_args);
+        command
     }
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// Spin's binary: `SPIN_BIN`, or `spin` on `PATH`.
+pub fn spin_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|bin| !bin.is_empty()) {
+        return Some(bin.into());
+    }
     std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
+        .map(|dir| dir.join("spin"))
         .find(|candidate| candidate.is_file())
+}
+
+fn devhost_binary() -> PathBuf {
+    let devhost = std::env::var_os("DEVHOST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/host/devhost"));
+    assert!(
+        devhost.exists(),
+        "{} is missing: run `make build` first",
+        devhost.display()
+    );
+    devhost
 }
 
 /// What to start: the repository's app unless told otherwise.
@@ -89,7 +122,7 @@ impl Default for AppSpec {
     }
 }
 
-/// A host process serving the app. Killed when dropped.
+/// A host process group serving the app. Stopped (SIGTERM to the group) when dropped.
 pub struct RunningApp {
     pub client: Client,
     pub addr: SocketAddr,
@@ -129,26 +162,71 @@ impl RunningApp {
         app
     }
 
-    /// The host's output so far (stdout and stderr), for assertions and failure messages.
+    /// Everything the host and its components printed so far, for assertions and failure
+    /// messages: the host's own output, then each component log file (Spin's `--log-dir`).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        let mut log = std::fs::read_to_string(self.host_log_path()).unwrap_or_default();
+        for file in log_files(&self.component_log_dir()) {
+            log.push_str(&std::fs::read_to_string(file).unwrap_or_default());
+        }
+        log
     }
 
-    pub fn log_path(&self) -> PathBuf {
-        self.dir.join(format!("host-{}.log", self.addr.port()))
-    }
-
-    /// Stops the host abruptly (SIGKILL): no chance to flush or clean up.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    /// What component `id` wrote to stderr: Spin's log file, or devhost's lines under its name.
+    pub fn component_stderr(&self, id: &str) -> String {
+        match self.host {
+            Host::Spin(_) => {
+                let file = self.component_log_dir().join(format!("{id}_stderr.txt"));
+                std::fs::read_to_string(file).unwrap_or_default()
+            }
+            Host::Devhost(_) => {
+                let prefix = format!("[{id}] ");
+                let log = std::fs::read_to_string(self.host_log_path()).unwrap_or_default();
+                log.lines()
+                    .filter_map(|line| line.strip_prefix(&prefix))
+                    .map(|line| format!("{line}\n"))
+                    .collect()
+            }
         }
     }
 
-    /// Starts the same app again, same directory and address, after `kill`.
+    fn host_log_path(&self) -> PathBuf {
+        self.dir.join(format!("host-{}.log", self.addr.port()))
+    }
+
+    fn component_log_dir(&self) -> PathBuf {
+        self.dir
+            .join(format!("component-logs-{}", self.addr.port()))
+    }
+
+    /// The process id of the host (`spin up` or devhost), which is also its process group.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the host as an operator would: SIGTERM to its process group, then waits until every
+    /// process of it is gone and the port refuses connections.
+    pub fn stop(&mut self) {
+        self.end(libc::SIGTERM);
+    }
+
+    /// Crashes the host: SIGKILL to its whole process group, no chance to flush or clean up.
+    /// Returns once every process of it is gone and the port refuses connections.
+    pub fn kill(&mut self) {
+        self.end(libc::SIGKILL);
+    }
+
+    fn end(&mut self, signal: libc::c_int) {
+        if let Some(mut child) = self.child.take() {
+            process::signal_group(child.id(), signal);
+            let _ = child.wait();
+            process::wait_until_gone(child.id(), self.addr);
+        }
+    }
+
+    /// Starts the same app again, same directory and address, after `stop` or `kill`.
     pub fn restart(&mut self) {
-        self.kill();
+        self.stop();
         self.launch();
     }
 
@@ -163,26 +241,13 @@ impl RunningApp {
         let log = File::options()
             .create(true)
             .append(true)
-            .open(self.log_path())
+            .open(self.host_log_path())
             .expect("a log file");
-        let mut command = self.host.command();
-        command
-            .arg("--from")
-            .arg(&self.spec.manifest)
-            .arg("--runtime-config-file")
-            .arg(&self.spec.runtime_config)
-            .arg("--listen")
-            .arg(self.addr.to_string())
-            .current_dir(&self.dir)
-            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let child = self
+            .host
+            .command(&self.spec, &self.dir, self.addr, &self.component_log_dir())
             .stdout(log.try_clone().expect("log handle"))
-            .stderr(log);
-        for id in &self.spec.component_ids {
-            command.arg("--component-id").arg(id);
-        }
-        command.args(&self.spec.extra_args);
-        let child = command
+            .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.host));
         self.child = Some(child);
@@ -209,26 +274,14 @@ impl RunningApp {
     /// Starts the host expecting it to refuse to start; returns what it printed.
     pub fn refuse_to_start(spec: AppSpec) -> String {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let host = Host::detect();
-        let mut command = host.command();
-        command
-            .arg("--from")
-            .arg(&spec.manifest)
-            .arg("--runtime-config-file")
-            .arg(&spec.runtime_config)
-            .arg("--listen")
-            .arg(free_port().to_string())
-            .current_dir(dir.path())
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null());
-        for id in &spec.component_ids {
-            command.arg("--component-id").arg(id);
-        }
-        let mut child = command
+        let addr = free_port();
+        let mut child = Host::detect()
+            .command(&spec, dir.path(), addr, &dir.path().join("logs"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the host starts");
+        let group = child.id();
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if child.try_wait().expect("wait").is_some() {
@@ -237,6 +290,7 @@ impl RunningApp {
                     !output.status.success(),
                     "the host exited cleanly instead of refusing"
                 );
+                process::wait_until_gone(group, addr);
                 return format!(
                     "{}{}",
                     String::from_utf8_lossy(&output.stdout),
@@ -245,16 +299,33 @@ impl RunningApp {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = child.kill();
+        process::signal_group(group, libc::SIGKILL);
         let _ = child.wait();
         panic!("the host kept running; it should have refused to start");
     }
 }
 
 impl Drop for RunningApp {
+    /// Stops the host group without panicking (a panic here would abort a failing test).
     fn drop(&mut self) {
-        self.kill();
+        if let Some(mut child) = self.child.take() {
+            process::signal_group(child.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            process::signal_group(child.id(), libc::SIGKILL);
+            let _ = child.wait();
+        }
     }
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// A port nobody is listening on right now.

@@ -6,6 +6,7 @@ pub mod client;
 pub mod db;
 pub mod host;
 pub mod load;
+pub mod process;
 pub mod split;
 
 use std::path::{Path, PathBuf};

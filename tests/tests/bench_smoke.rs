@@ -1,14 +1,21 @@
-//! A seconds-long run of the benchmark command, so it cannot rot: every endpoint is loaded, no
-//! request fails, and the results file has every figure. Timings are not asserted.
+//! A seconds-long run of the benchmark command on this run's host, so it cannot rot: every
+//! endpoint is loaded, no request fails, and the results file has every figure. Timings are not
+//! asserted.
 
 use std::process::Command;
 
+use e2e::host::Host;
 use e2e::workspace;
 use serde_json::Value;
 
 #[test]
 fn the_benchmark_runs_and_reports_every_figure() {
     let out = tempfile::tempdir().unwrap();
+    let host = if Host::detect().is_spin() {
+        "spin"
+    } else {
+        "devhost"
+    };
     let output = Command::new("python3")
         .arg(workspace().join("bench/run.py"))
         .args([
@@ -20,6 +27,8 @@ fn the_benchmark_runs_and_reports_every_figure() {
             "1",
             "--startup-runs",
             "1",
+            "--hosts",
+            host,
         ])
         .arg("--out")
         .arg(out.path())
@@ -36,7 +45,9 @@ fn the_benchmark_runs_and_reports_every_figure() {
         .map(|entry| entry.unwrap().path())
         .find(|path| path.extension().is_some_and(|ext| ext == "json"))
         .expect("a results file");
-    let result: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let run: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let result = &run["hosts"][0];
+    assert_eq!(result["host"], host);
     assert_eq!(result["endpoints"].as_array().unwrap().len(), 5);
     for endpoint in result["endpoints"].as_array().unwrap() {
         let run = &endpoint["runs"][0];
@@ -48,4 +59,5 @@ fn the_benchmark_runs_and_reports_every_figure() {
     }
     assert!(result["footprint"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
     assert!(result["argon2"]["hashes_per_second_c1"].as_f64().unwrap() > 0.0);
+    assert_eq!(result["argon2"]["params"], "m=19456,t=2,p=1");
 }

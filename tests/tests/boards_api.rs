@@ -1,6 +1,6 @@
 //! The board service's API, end to end, including its calls to the user service.
 
-use e2e::host::RunningApp;
+use e2e::host::{free_port, AppSpec, RunningApp};
 use serde_json::{json, Value};
 
 fn count_posts(app: &RunningApp) -> usize {
@@ -185,7 +185,20 @@ fn listing_rejects_bad_parameters_with_400() {
 
 #[test]
 fn health_answers_without_the_user_service() {
-    let app = RunningApp::start_default();
+    // Board alone, pointed at an address where nothing listens.
+    let app = RunningApp::start(AppSpec {
+        component_ids: vec!["board-component".to_owned()],
+        env: vec![(
+            "SPIN_VARIABLE_USER_SERVICE_URL".to_owned(),
+            format!("http://{}", free_port()),
+        )],
+        ..AppSpec::default()
+    });
+    assert_eq!(
+        app.client.get("/users/health").status,
+        404,
+        "no user service"
+    );
     let reply = app.client.get("/boards/health");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(reply

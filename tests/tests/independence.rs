@@ -59,7 +59,7 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
     let post = split.board.client.write_post(ann, "t")["id"]
         .as_i64()
         .unwrap();
-    split.user.kill();
+    split.user.stop();
 
     let read = split.board.client.get(&format!("/boards/{post}"));
     assert_eq!(read.status, 200, "{}", read.text());
@@ -146,15 +146,14 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(read.json()["author"], json!(null));
     assert_eq!(app.client.get("/boards/health").status, 200);
-    if !app.host.is_spin() {
-        // devhost shows each component's stderr under the component's name.
-        let log = app.log();
-        assert!(log.contains("[user-component] database error"), "{log}");
-        assert!(
-            log.contains("[board-component] user service unavailable"),
-            "{log}"
-        );
-    }
+    let user_log = app.component_stderr("user-component");
+    assert!(user_log.contains("database error"), "{}", app.log());
+    let board_log = app.component_stderr("board-component");
+    assert!(
+        board_log.contains("user service unavailable"),
+        "{}",
+        app.log()
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Swapping one component for a new build while both services are under load: no request
 //! fails, clients see the new version, board answers throughout, and every acknowledged write
 //! is still readable. In-place swap is devhost's `--watch`; Spin has no equivalent in one
-//! process (split mode restarts the one process instead), so this test runs on devhost.
+//! process, so `make test` skips these tests by name on Spin (see `scripts/test`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,8 @@ use e2e::host::{write_file, AppSpec, Host, RunningApp};
 use e2e::load;
 use e2e::{built_wasm, workspace};
 use serde_json::json;
+
+const DEVHOST_ONLY: &str = "in-place swap is devhost's --watch: skip this test by name on Spin";
 
 /// Load: two clients on the user service and two on the board service, back to back.
 const USER_CLIENTS: usize = 2;
@@ -122,12 +124,7 @@ fn client_load(
 
 #[test]
 fn swapping_user_component_under_load_loses_no_request() {
-    if Host::detect().is_spin() {
-        eprintln!(
-            "skipped: in-place swap is devhost's --watch; on Spin, split mode restarts one process"
-        );
-        return;
-    }
+    assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
     let new_build = workspace().join("target/swap-test/user_component.wasm");
     assert!(
         new_build.exists(),
@@ -223,10 +220,7 @@ fn swapping_user_component_under_load_loses_no_request() {
 
 #[test]
 fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
-    if Host::detect().is_spin() {
-        eprintln!("skipped: in-place swap is devhost's --watch");
-        return;
-    }
+    assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
     let (files, app) = start_watched_copy();
     let before = app
         .client

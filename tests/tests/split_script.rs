@@ -2,13 +2,14 @@
 //! finding user over HTTP; when one process exits (as `scripts/swap` makes it on Spin), only that
 //! one is started again; stopping the script stops both.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::client::Client;
 use e2e::host::free_port;
-use e2e::workspace;
+use e2e::{process, workspace};
 
 fn pid_of(dir: &Path, component: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(format!(".spin/split/{component}.pid")))
@@ -34,11 +35,12 @@ fn answers(client: &Client, path: &str) -> bool {
         .is_ok_and(|reply| reply.status == 200)
 }
 
+/// `scripts/split` in a process group of its own; dropping it stops it as Ctrl-C would.
 struct Script(Child);
 
 impl Drop for Script {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        process::signal_group(self.0.id(), libc::SIGTERM);
         let _ = self.0.wait();
     }
 }
@@ -57,6 +59,7 @@ fn split_mode_runs_two_supervised_processes_and_restarts_only_the_one_that_exits
             .stdout(output.try_clone().unwrap())
             .stderr(output)
             .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap(),
     );
@@ -87,11 +90,8 @@ fn split_mode_runs_two_supervised_processes_and_restarts_only_the_one_that_exits
 
     let user_pid = pid_of(dir.path(), "user-component").unwrap();
     let old_board_pid = pid_of(dir.path(), "board-component").unwrap();
-    assert!(Command::new("kill")
-        .args(["-9", &old_board_pid])
-        .status()
-        .unwrap()
-        .success());
+    // A crash of the board host: SIGKILL to its whole process group.
+    process::signal_group(old_board_pid.parse().unwrap(), libc::SIGKILL);
     wait_for("board to be restarted", &log, || {
         pid_of(dir.path(), "board-component").is_some_and(|pid| pid != old_board_pid)
             && answers(&board, "/boards/health")
@@ -103,13 +103,29 @@ fn split_mode_runs_two_supervised_processes_and_restarts_only_the_one_that_exits
     );
     assert_eq!(board.get(&format!("/boards/{post}")).status, 200);
 
+    let user_group = user_pid.parse().unwrap();
+    let board_group = pid_of(dir.path(), "board-component")
+        .unwrap()
+        .parse()
+        .unwrap();
     drop(script);
+    // The script waits for both groups before it exits: nothing of them may be left.
+    assert_eq!(
+        process::group_members(user_group),
+        Vec::<u32>::new(),
+        "user still running"
+    );
+    assert_eq!(
+        process::group_members(board_group),
+        Vec::<u32>::new(),
+        "board still running"
+    );
     assert!(
         user.try_send("GET", "/users/health", None, b"").is_err(),
-        "user still running"
+        "user still answers"
     );
     assert!(
         board.try_send("GET", "/boards/health", None, b"").is_err(),
-        "board still running"
+        "board still answers"
     );
 }

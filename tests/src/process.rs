@@ -1,0 +1,85 @@
+//! Host processes as the kernel sees them. Every host starts in a process group of its own,
+//! because `spin up` serves through a child (`spin trigger http`): a signal to `spin up` alone
+//! would leave that child serving. Signals go to the whole group.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// How long a stopped host may take to let go of its port and its processes.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Sends `signal` to every process in group `group`.
+pub fn signal_group(group: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a negative pid signals a process group; it reads no memory of ours.
+    unsafe {
+        libc::kill(-(group as libc::pid_t), signal);
+    }
+}
+
+/// Live (not zombie) processes whose process group is `group`.
+pub fn group_members(group: u32) -> Vec<u32> {
+    live_processes()
+        .filter(|process| process.group == group)
+        .map(|process| process.pid)
+        .collect()
+}
+
+/// Live processes whose environment holds `name=value`, e.g. the test run's marker.
+pub fn carrying_env(name: &str, value: &str) -> Vec<(u32, String)> {
+    let wanted = format!("{name}={value}");
+    live_processes()
+        .filter(|process| {
+            std::fs::read(format!("/proc/{}/environ", process.pid)).is_ok_and(|environ| {
+                environ
+                    .split(|byte| *byte == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            })
+        })
+        .map(|process| (process.pid, process.command_line()))
+        .collect()
+}
+
+/// Waits until no live process is left in `group` and nothing accepts connections on `addr`;
+/// panics, naming what is left, when that takes longer than the stop timeout.
+pub fn wait_until_gone(group: u32, addr: SocketAddr) {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        let members = group_members(group);
+        let listening = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+        if members.is_empty() && !listening {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {STOP_TIMEOUT:?}, group {group} still has {members:?}; {addr} accepting: {listening}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+struct Process {
+    pid: u32,
+    group: u32,
+}
+
+impl Process {
+    fn command_line(&self) -> String {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+            .unwrap_or_default()
+    }
+}
+
+fn live_processes() -> impl Iterator<Item = Process> {
+    std::fs::read_dir("/proc")
+        .expect("/proc is readable")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces and parentheses: the fields start after the last ')'.
+            let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+            let state = fields.next()?;
+            let group = fields.nth(1)?.parse().ok()?;
+            (state != "Z" && state != "X").then_some(Process { pid, group })
+        })
+}
