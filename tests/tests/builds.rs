@@ -37,11 +37,24 @@ fn each_component_has_its_own_build_of_its_own_crate() {
     }
 }
 
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
 #[test]
 fn building_one_component_leaves_the_others_artifact_alone() {
     let user_wasm = e2e::built_wasm("user_component");
-    let before = std::fs::metadata(&user_wasm).unwrap().modified().unwrap();
-    let status = std::process::Command::new(env!("CARGO"))
+    let board_wasm = e2e::built_wasm("board_component");
+    let (user_before, board_before) = (modified(&user_wasm), modified(&board_wasm));
+    // Board's source made newer than its artifact, so its build has real work to do (an
+    // up-to-date build would leave every artifact alone whatever the structure).
+    std::fs::File::options()
+        .append(true)
+        .open(workspace().join("board-component/src/lib.rs"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let output = std::process::Command::new(env!("CARGO"))
         .args([
             "build",
             "--target",
@@ -51,12 +64,16 @@ fn building_one_component_leaves_the_others_artifact_alone() {
             "board-component",
         ])
         .current_dir(workspace().join("board-component"))
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
-    let after = std::fs::metadata(&user_wasm).unwrap().modified().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("Compiling board-component"), "{log}");
+    assert!(!log.contains("Compiling user-component"), "{log}");
+    assert_ne!(modified(&board_wasm), board_before, "board was not rebuilt");
     assert_eq!(
-        before, after,
+        modified(&user_wasm),
+        user_before,
         "building board-component touched user_component.wasm"
     );
 }
