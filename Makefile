@@ -6,26 +6,27 @@ DEVHOST := target/host/devhost
 COMPONENTS := -p user-component -p board-component -p probe-component
 HOST_FLAGS := --runtime-config-file runtime-config.toml
 
-# A second build of user-component with another build id, for the live-swap test.
-SWAP_TEST_BUILD := target/swap-test/user_component.wasm
-USER_SOURCES := $(shell find user-component service-kit -name '*.rs' -o -name Cargo.toml) Cargo.toml
+# A second build of each service with another build id, for the swap tests.
+SWAP_TEST_BUILDS := target/swap-test/user_component.wasm target/swap-test/board_component.wasm
+SOURCES = $(shell find $(1) service-kit -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
 # Python tools the tests drive, pinned, in a local virtualenv.
 VENV := .venv
 PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3
 
-.PHONY: build components devhost run split swap tools test bench lint fmt
+.SECONDEXPANSION:
+.PHONY: build components devhost run split swap status tools test bench lint fmt
 
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
 
-components: $(SWAP_TEST_BUILD)
+components: $(SWAP_TEST_BUILDS)
 	cargo build --target wasm32-wasip1 --release $(COMPONENTS)
 
-$(SWAP_TEST_BUILD): $(USER_SOURCES)
-	SERVICE_BUILD_ID=swap-test cargo build --target wasm32-wasip1 --release -p user-component
+target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
+	SERVICE_BUILD_ID=swap-test cargo build --target wasm32-wasip1 --release -p $*-component
 	mkdir -p $(dir $@)
-	cp target/wasm32-wasip1/release/user_component.wasm $@
+	cp target/wasm32-wasip1/release/$*_component.wasm $@
 
 devhost:
 	cargo build --profile host -p devhost
@@ -40,14 +41,18 @@ else
 	$(DEVHOST) $(HOST_FLAGS) --watch
 endif
 
-## The two services as two processes: user on 127.0.0.1:3001, board on 127.0.0.1:3002.
+## The whole API on 127.0.0.1:3000 through a gateway (HAProxy), each service its own process.
 split: build
 	scripts/split
 
-## Rebuild one component and put it into service without touching the other:
+## Rebuild one component and put it into service blue-green, the other untouched:
 ## make swap COMPONENT=user-component
 swap:
 	scripts/swap $(COMPONENT)
+
+## What serves in split mode: each service's process, port and build id.
+status:
+	scripts/status
 
 ## Every test: unit tests of each crate and the world check, then the end-to-end suites on
 ## devhost and again on Spin when it is available; fails if a process of the run is left.

@@ -80,6 +80,39 @@ fn both_spinapps_share_one_image_and_each_runs_one_component() {
     assert_eq!(components, ["board-component", "user-component"]);
 }
 
+/// A SpinApp has no rollout strategy of its own: spin-operator's Deployment takes Kubernetes'
+/// default, RollingUpdate with maxUnavailable 25% (rounded down) and maxSurge 25% (rounded up).
+/// With 2 or 3 replicas that is no pod down and one extra pod up during a rollout, and a new pod
+/// takes traffic only once its readiness probe (the service's health endpoint) answers.
+#[test]
+fn each_spinapp_rolls_out_with_no_replica_unavailable_and_readiness_on_its_health() {
+    for app in spin_apps() {
+        let name = app["metadata"]["name"].as_str().unwrap();
+        let replicas = app["spec"]["replicas"].as_u64().unwrap();
+        let (max_unavailable, max_surge) = (replicas / 4, replicas.div_ceil(4));
+        assert!(
+            replicas >= 2,
+            "{name}: one replica cannot roll without a gap"
+        );
+        assert_eq!(
+            max_unavailable, 0,
+            "{name}: {replicas} replicas let a rollout take one down"
+        );
+        assert!(max_surge >= 1, "{name}");
+        let component = app["spec"]["components"][0].as_str().unwrap();
+        let health = match component {
+            "user-component" => "/users/health",
+            _ => "/boards/health",
+        };
+        let checks = &app["spec"]["checks"];
+        assert_eq!(
+            checks["readiness"]["httpGet"]["path"].as_str(),
+            Some(health),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn each_spinapps_selection_starts_alone_and_answers_its_health_probe() {
     for app in spin_apps() {

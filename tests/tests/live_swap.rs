@@ -1,7 +1,8 @@
 //! Swapping one component for a new build while both services are under load: no request
 //! fails, clients see the new version, board answers throughout, and every acknowledged write
 //! is still readable. In-place swap is devhost's `--watch`; Spin has no equivalent in one
-//! process, so `make test` skips these tests by name on Spin (see `scripts/test`).
+//! process, so `make test` skips these tests by name on Spin (see `scripts/test`); its swap is
+//! split mode's blue-green one, tested on both hosts in `split_mode.rs`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

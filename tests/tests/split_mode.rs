@@ -1,0 +1,402 @@
+//! Split mode (`make split`, `scripts/split`) and its blue-green swap (`make swap`,
+//! `scripts/swap`), on the run's host: the whole API on one gateway address (HAProxy), each
+//! service its own process group; a service process that exits is started again alone; a new
+//! build replaces one service under load without failing a request; a build that cannot start
+//! is refused; and when split mode stops, nothing of it is left.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use e2e::client::Client;
+use e2e::host::{free_port, Host};
+use e2e::{process, workspace};
+use serde_json::{json, Value};
+
+/// Load before and after each swap.
+const PHASE: Duration = Duration::from_secs(3);
+
+/// `scripts/split` running in a fresh directory on a free gateway port, on this run's host.
+struct Split {
+    script: Child,
+    dir: tempfile::TempDir,
+    gateway: Client,
+}
+
+impl Split {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let gateway_addr = free_port();
+        let log = std::fs::File::create(dir.path().join("split.log")).unwrap();
+        let script = script_command("split", dir.path())
+            .env("GATEWAY_ADDR", gateway_addr.to_string())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let split = Self {
+            script,
+            dir,
+            gateway: Client::new(&format!("http://{gateway_addr}")),
+        };
+        split.wait_for("both services through the gateway", || {
+            answers(&split.gateway, "/users/health") && answers(&split.gateway, "/boards/health")
+        });
+        split
+    }
+
+    fn state(&self, name: &str) -> Value {
+        let path = self.dir.path().join(format!(".spin/split/{name}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn pid(&self, component: &str) -> u32 {
+        self.state(component)["pid"].as_u64().unwrap() as u32
+    }
+
+    fn version(&self, path: &str) -> String {
+        let reply = self.gateway.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        reply.header("x-service-version").unwrap().to_owned()
+    }
+
+    fn swap(&self, component: &str, wasm: &Path) -> Output {
+        script_command("swap", self.dir.path())
+            .arg(component)
+            .arg("--wasm")
+            .arg(wasm)
+            .output()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("split.log")).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !ready() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the script as Ctrl-C would and asserts nothing of split mode is left: no process
+    /// in the gateway's or the services' groups, and the gateway refuses connections.
+    fn stop(mut self) {
+        let groups: Vec<u32> = ["gateway", "user-component", "board-component"]
+            .iter()
+            .map(|name| self.state(name)["pid"].as_u64().unwrap() as u32)
+            .collect();
+        process::signal_group(self.script.id(), libc::SIGTERM);
+        assert!(self.script.wait().unwrap().success(), "{}", self.log());
+        for group in groups {
+            assert_eq!(
+                process::group_members(group),
+                Vec::<u32>::new(),
+                "{}",
+                self.log()
+            );
+        }
+        assert!(self
+            .gateway
+            .try_send("GET", "/users/health", None, b"")
+            .is_err());
+    }
+}
+
+impl Drop for Split {
+    fn drop(&mut self) {
+        process::signal_group(self.script.id(), libc::SIGTERM);
+        let _ = self.script.wait();
+    }
+}
+
+/// `scripts/<name>` on this run's host, with split mode's state in `dir`.
+fn script_command(name: &str, dir: &Path) -> Command {
+    let host = if Host::detect().is_spin() {
+        "spin"
+    } else {
+        "devhost"
+    };
+    let mut command = Command::new(workspace().join("scripts").join(name));
+    command
+        .env("APP_HOST", host)
+        .env("SPLIT_DIR", dir)
+        .stdin(Stdio::null());
+    command
+}
+
+fn answers(client: &Client, path: &str) -> bool {
+    client
+        .try_send("GET", path, None, b"")
+        .is_ok_and(|reply| reply.status == 200)
+}
+
+fn swap_test_build(crate_name: &str) -> PathBuf {
+    let path = workspace().join(format!("target/swap-test/{crate_name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make build`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that_exits() {
+    let split = Split::start();
+    let ann = split.gateway.sign_up("ann@example.org", "Ann");
+    let post = split.gateway.write_post(ann, "through the gateway")["id"]
+        .as_i64()
+        .unwrap();
+    let read = split.gateway.get(&format!("/boards/{post}")).json();
+    assert_eq!(read["author"], json!({ "id": ann, "name": "Ann" }));
+    let nowhere = split.gateway.get("/nowhere");
+    assert_eq!((nowhere.status, nowhere.body.len()), (404, 0));
+
+    let user_pid = split.pid("user-component");
+    let old_board = split.pid("board-component");
+    // A crash of the board host: SIGKILL to its whole process group.
+    process::signal_group(old_board, libc::SIGKILL);
+    split.wait_for("board to be started again", || {
+        split.pid("board-component") != old_board && answers(&split.gateway, "/boards/health")
+    });
+    assert_eq!(
+        split.pid("user-component"),
+        user_pid,
+        "user was not touched"
+    );
+    assert_eq!(split.gateway.get(&format!("/boards/{post}")).status, 200);
+    split.stop();
+}
+
+/// Everything the load's clients saw.
+#[derive(Default)]
+struct Tally {
+    answered: usize,
+    unexpected: Vec<String>,
+    users: Vec<i64>,
+    posts: Vec<i64>,
+}
+
+/// One client of the load, sending `request(n)` back to back until `stop`; `expected` is the
+/// status every answer must have.
+fn client(
+    base: String,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    tally: Arc<Mutex<Tally>>,
+    request: impl Fn(usize) -> (&'static str, String, Option<Value>),
+) {
+    let client = Client::new(&base);
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let (method, path, body) = request(n);
+        let reply = match &body {
+            Some(body) => client.try_send(
+                method,
+                &path,
+                Some("application/json"),
+                body.to_string().as_bytes(),
+            ),
+            None => client.try_send(method, &path, None, b""),
+        };
+        done.fetch_add(1, Ordering::Relaxed);
+        let expected = if method == "POST" { 201 } else { 200 };
+        let mut tally = tally.lock().unwrap();
+        match reply {
+            Ok(reply) if reply.status == expected => {
+                tally.answered += 1;
+                if method == "POST" {
+                    let id = reply.json()["id"].as_i64().unwrap();
+                    if path == "/users" {
+                        tally.users.push(id)
+                    } else {
+                        tally.posts.push(id)
+                    }
+                }
+            }
+            Ok(reply) => tally.unexpected.push(format!(
+                "{method} {path}: {} {}",
+                reply.status,
+                reply.text()
+            )),
+            Err(error) => tally.unexpected.push(format!("{method} {path}: {error}")),
+        }
+    }
+}
+
+/// Swaps `component` for `wasm` while the load runs; returns the swap's own report line and how
+/// many requests were answered while it ran.
+fn swap_under_load(
+    split: &Split,
+    component: &str,
+    wasm: &Path,
+    done: &AtomicUsize,
+) -> (String, usize) {
+    let before = done.load(Ordering::Relaxed);
+    let output = split.swap(component, wasm);
+    let during = done.load(Ordering::Relaxed) - before;
+    let report = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success(),
+        "{report}{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        split.log()
+    );
+    (report, during)
+}
+
+#[test]
+fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
+    let split = Split::start();
+    let author = split.gateway.sign_up("author@example.org", "A");
+    let first_post = split.gateway.write_post(author, "first")["id"]
+        .as_i64()
+        .unwrap();
+    let (user_before, board_before) = (
+        split.version("/users/health"),
+        split.version("/boards/health"),
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    type Request = Box<dyn Fn(usize) -> (&'static str, String, Option<Value>) + Send>;
+    let requests: Vec<Request> = vec![
+        Box::new(|n| {
+            (
+                "POST",
+                "/users".into(),
+                Some(
+                    json!({ "email": format!("load-{n}@example.org"), "name": "Load", "password": "correct horse" }),
+                ),
+            )
+        }),
+        Box::new(move |_| {
+            (
+                "POST",
+                "/boards".into(),
+                Some(json!({ "userId": author, "title": "load", "content": "steady" })),
+            )
+        }),
+        Box::new(move |_| ("GET", format!("/users/{author}"), None)),
+        Box::new(move |_| ("GET", format!("/boards/{first_post}"), None)),
+        Box::new(|_| ("GET", "/boards?limit=5".into(), None)),
+    ];
+    let workers: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let (base, stop, done, tally) = (
+                split.gateway.base().to_owned(),
+                stop.clone(),
+                done.clone(),
+                tally.clone(),
+            );
+            thread::spawn(move || client(base, stop, done, tally, request))
+        })
+        .collect();
+
+    thread::sleep(PHASE);
+    let board_pid = split.pid("board-component");
+    let (user_report, user_during) = swap_under_load(
+        &split,
+        "user-component",
+        &swap_test_build("user_component"),
+        &done,
+    );
+    let user_after = split.version("/users/health");
+    assert_eq!(user_after, "user-component/0.1.0+swap-test");
+    assert_ne!(user_after, user_before);
+    assert_eq!(
+        split.pid("board-component"),
+        board_pid,
+        "board's process was touched"
+    );
+    assert_eq!(split.version("/boards/health"), board_before);
+
+    thread::sleep(PHASE);
+    let user_pid = split.pid("user-component");
+    let (board_report, board_during) = swap_under_load(
+        &split,
+        "board-component",
+        &swap_test_build("board_component"),
+        &done,
+    );
+    assert_eq!(
+        split.version("/boards/health"),
+        "board-component/0.1.0+swap-test"
+    );
+    assert_eq!(
+        split.pid("user-component"),
+        user_pid,
+        "user's process was touched"
+    );
+    assert_eq!(split.version("/users/health"), user_after);
+
+    thread::sleep(PHASE);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let tally = tally.lock().unwrap();
+    eprintln!(
+        "gateway swap: {} requests answered, {} failed; during the user swap {user_during}, during the board swap {board_during}\n  {user_report}\n  {board_report}",
+        tally.answered,
+        tally.unexpected.len()
+    );
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert!(
+        user_during > 0 && board_during > 0,
+        "the load did not run during the swaps"
+    );
+    assert!(!tally.users.is_empty() && !tally.posts.is_empty());
+    split
+        .gateway
+        .assert_readable(&tally.users, &tally.posts, "after both swaps");
+    split.stop();
+}
+
+#[test]
+fn a_build_that_cannot_start_is_refused_and_the_old_one_keeps_serving() {
+    let split = Split::start();
+    let files = tempfile::tempdir().unwrap();
+    let not_wasm = files.path().join("not-wasm.wasm");
+    std::fs::write(&not_wasm, b"this is not wasm").unwrap();
+    // A valid module whose start function traps, and which exports no HTTP handler.
+    let traps = files.path().join("traps.wasm");
+    std::fs::write(
+        &traps,
+        b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x03\x02\x01\0\x08\x01\0\x0a\x05\x01\x03\0\0\x0b",
+    )
+    .unwrap();
+    let (pid, version) = (split.pid("user-component"), split.version("/users/health"));
+    for broken in [&not_wasm, &traps] {
+        let output = split.swap("user-component", broken);
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{} was put into service",
+            broken.display()
+        );
+        assert!(
+            said.contains("refused the new build of user-component"),
+            "{said}"
+        );
+        assert!(said.contains(&format!("{version} keeps serving")), "{said}");
+        assert_eq!(split.pid("user-component"), pid);
+        assert_eq!(split.version("/users/health"), version);
+    }
+    split.stop();
+}
