@@ -1,16 +1,41 @@
 //! The board service: posts with a title, content and author. It owns the `boards` database;
-//! everything it knows about users comes from the user service's HTTP API.
+//! everything it knows about users comes from the user service's HTTP API, and it keeps a
+//! replica of its authors' names so that reads never wait for the user service.
 
 mod domain;
+mod replica;
 mod routes;
 mod store;
 mod users;
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::conversions::TryFromIncomingRequest;
+use spin_sdk::http::{IncomingRequest, OutgoingResponse, Request, ResponseOutparam};
 use spin_sdk::http_component;
 
+/// Answers first; then, if the read found the author replica's feed due, pulls it, so no
+/// client waits for the user service.
 #[http_component]
-fn handle(request: Request) -> Response {
-    let response = routes::handle(&request);
-    service_kit::respond::with_version(response, &service_kit::service_version!())
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let handled = match Request::try_from_incoming_request(incoming).await {
+        Ok(request) => routes::handle(&request),
+        Err(error) => {
+            eprintln!("unreadable request: {error:?}");
+            let problem = service_kit::Problem::bad_request("The request body could not be read.");
+            spin_sdk::http::Response::from(problem).into()
+        }
+    };
+    let response =
+        service_kit::respond::with_version(handled.response, &service_kit::service_version!());
+    let body = response.body().to_vec();
+    match OutgoingResponse::try_from(response) {
+        Ok(outgoing) => {
+            if let Err(error) = out.set_with_body(outgoing, body).await {
+                eprintln!("sending the response failed: {error:?}");
+            }
+        }
+        Err(error) => eprintln!("building the response failed: {error:?}"),
+    }
+    if handled.feed_due {
+        replica::pull_if_claimed();
+    }
 }

@@ -1,8 +1,7 @@
 //! The HTTP edge of the board service: which handler serves which method and path, and how
 //! each outcome becomes a response. Rules live in `domain`, SQL in `store`, calls to the user
-//! service in `users`.
-
-use std::collections::HashMap;
+//! service in `users`, the author replica's feed in `replica`. Reads are served from board's
+//! own database alone.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -12,14 +11,35 @@ use service_kit::{db, query, respond, Problem};
 use spin_sdk::http::{Method, Request, Response};
 
 use crate::domain::{Content, Cursor, Id, Limit, Title};
-use crate::store::{self, Post};
+use crate::store::{self, AuthorName, Post, Read};
 use crate::users::{self, Author, Unavailable};
 
 /// Seconds a client should wait before retrying a write the user service could not confirm.
 const RETRY_AFTER_SECONDS: &str = "2";
 
-pub fn handle(request: &Request) -> Response {
-    route(request).unwrap_or_else(|error| Problem::from(error).into())
+/// A response, and whether the author replica's feed is due for a pull once it is sent.
+pub struct Handled {
+    pub response: Response,
+    pub feed_due: bool,
+}
+
+pub fn handle(request: &Request) -> Handled {
+    match route(request) {
+        Ok(handled) => handled,
+        Err(error) => Handled {
+            response: Problem::from(error).into(),
+            feed_due: false,
+        },
+    }
+}
+
+impl From<Response> for Handled {
+    fn from(response: Response) -> Self {
+        Self {
+            response,
+            feed_due: false,
+        }
+    }
 }
 
 /// Everything that can go wrong in a board route, mapped to a response in one place.
@@ -70,12 +90,12 @@ impl From<BoardError> for Problem {
     }
 }
 
-fn route(request: &Request) -> Result<Response, BoardError> {
+fn route(request: &Request) -> Result<Handled, BoardError> {
     match (resource(request.path(), "/boards"), request.method()) {
         (Resource::Collection, Method::Get) => list(request),
-        (Resource::Collection, Method::Post) => write(request),
+        (Resource::Collection, Method::Post) => write(request).map(Handled::from),
         (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
-        (Resource::Health, Method::Get) => health(),
+        (Resource::Health, Method::Get) => health().map(Handled::from),
         (Resource::Item(id), Method::Get) => read(id),
         (Resource::Health | Resource::Item(_), _) => {
             Err(Problem::method_not_allowed(&["GET"]).into())
@@ -107,12 +127,31 @@ impl<'a> From<&'a Post> for PostView<'a> {
     }
 }
 
-/// A post as read: `author` is `null` when the user service cannot say who wrote it.
+/// A post as read: `author` is `null` only when board has not met the author and the user
+/// service cannot say who it is.
 #[derive(Serialize)]
 struct PostWithAuthor<'a> {
     #[serde(flatten)]
     post: PostView<'a>,
-    author: Option<&'a Author>,
+    author: Option<AuthorView<'a>>,
+}
+
+#[derive(Serialize)]
+struct AuthorView<'a> {
+    id: i64,
+    name: &'a str,
+}
+
+impl<'a> PostWithAuthor<'a> {
+    fn new(post: &'a Post) -> Self {
+        Self {
+            post: PostView::from(post),
+            author: post.author_name.as_deref().map(|name| AuthorView {
+                id: post.user_id,
+                name,
+            }),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -145,13 +184,15 @@ fn parse_new_post(object: Map<String, Value>) -> Result<NewPost, Problem> {
 }
 
 /// Checks the author with the user service before writing, so a post never names a user that
-/// does not exist; if the user service cannot answer, nothing is written.
+/// does not exist; if the user service cannot answer, nothing is written. The check's answer
+/// is the author's public view: the replica keeps it.
 fn write(request: &Request) -> Result<Response, BoardError> {
     let new_post = parse_new_post(json_object(request)?)?;
-    users::find(new_post.author)
+    let author = users::find(new_post.author)
         .map_err(BoardError::UserServiceDown)?
         .ok_or(BoardError::UnknownAuthor(new_post.author))?;
     let db = store::connect()?;
+    store::store_authors(&db, &[author_name(&author)])?;
     let post = store::insert_post(&db, new_post.author, &new_post.title, &new_post.content)?;
     Ok(respond::created(
         &format!("/boards/{}", post.id),
@@ -159,53 +200,70 @@ fn write(request: &Request) -> Result<Response, BoardError> {
     ))
 }
 
-fn read(raw_id: &str) -> Result<Response, BoardError> {
+fn read(raw_id: &str) -> Result<Handled, BoardError> {
     let id = Id::parse(raw_id)
         .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
     let db = store::connect()?;
-    let post = store::find_post(&db, id)?.ok_or(BoardError::NotFound(id))?;
-    let author = Id::new(post.user_id)
-        .ok()
-        .and_then(|author| log_unavailable(users::find(author)).flatten());
-    let view = PostWithAuthor {
-        post: PostView::from(&post),
-        author: author.as_ref(),
-    };
-    Ok(respond::json(200, &view))
+    let Read { found, feed_due } = store::find_post(&db, id)?;
+    let mut posts = vec![found.ok_or(BoardError::NotFound(id))?];
+    repair_authors(&db, &mut posts);
+    Ok(Handled {
+        response: respond::json(200, &PostWithAuthor::new(&posts[0])),
+        feed_due,
+    })
 }
 
-fn list(request: &Request) -> Result<Response, BoardError> {
+fn list(request: &Request) -> Result<Handled, BoardError> {
     let author = parse_param(request, "userId", Id::parse)?;
     let limit = parse_param(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
     let cursor = parse_param(request, "cursor", Cursor::parse)?;
     let db = store::connect()?;
-    let page = store::list_posts(&db, author, cursor, limit)?;
-    let authors = authors_of(&page.posts);
-    let boards = page
-        .posts
-        .iter()
-        .map(|post| PostWithAuthor {
-            post: PostView::from(post),
-            author: authors.get(&post.user_id),
-        })
-        .collect();
+    let Read {
+        found: mut page,
+        feed_due,
+    } = store::list_posts(&db, author, cursor, limit)?;
+    repair_authors(&db, &mut page.posts);
     let page = PostPage {
-        boards,
+        boards: page.posts.iter().map(PostWithAuthor::new).collect(),
         next_cursor: page.next.map(Cursor::encode),
     };
-    Ok(respond::json(200, &page))
+    Ok(Handled {
+        response: respond::json(200, &page),
+        feed_due,
+    })
 }
 
-/// The authors of a page, fetched in one call; empty when the user service cannot answer, so
-/// every author on the page reads as `null` and the page itself still loads.
-fn authors_of(posts: &[Post]) -> HashMap<i64, Author> {
-    let mut ids: Vec<Id> = posts
+/// Read-repair: authors the replica has not met yet (posts from before it existed) are looked
+/// up in one call and kept. When the user service cannot answer they stay `null`, and the page
+/// itself still loads.
+fn repair_authors(db: &impl db::Database, posts: &mut [Post]) {
+    let mut missing: Vec<Id> = posts
         .iter()
+        .filter(|post| post.author_name.is_none())
         .filter_map(|post| Id::new(post.user_id).ok())
         .collect();
-    ids.sort();
-    ids.dedup();
-    log_unavailable(users::find_many(&ids)).unwrap_or_default()
+    if missing.is_empty() {
+        return;
+    }
+    missing.sort();
+    missing.dedup();
+    let Some(found) = log_unavailable(users::find_many(&missing)) else {
+        return;
+    };
+    let names: Vec<AuthorName> = found.values().map(author_name).collect();
+    if let Err(error) = store::store_authors(db, &names) {
+        eprintln!("storing authors failed: {error:?}");
+    }
+    for post in posts.iter_mut().filter(|post| post.author_name.is_none()) {
+        post.author_name = found.get(&post.user_id).map(|author| author.name.clone());
+    }
+}
+
+fn author_name(author: &Author) -> AuthorName<'_> {
+    AuthorName {
+        id: author.id,
+        name: &author.name,
+    }
 }
 
 fn log_unavailable<T>(result: Result<T, Unavailable>) -> Option<T> {

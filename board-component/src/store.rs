@@ -1,4 +1,6 @@
-//! The `boards` database: its schema and the named queries the routes use.
+//! The `boards` database: its schema and the named queries the routes use. Besides the posts it
+//! holds board's replica of its authors' public facts (id and name), fed by the user service's
+//! change feed, and the feed's bookmark.
 
 use service_kit::db::{Database, Error, QueryResult, Value};
 
@@ -19,7 +21,23 @@ pub const MIGRATIONS: &[&str] = &[
     )",
     // Serves `GET /boards?userId=` newest first without a sort.
     "CREATE INDEX boards_by_user ON boards (user_id, id DESC)",
+    // The replica: what board shows about an author, learnt from the user service's API only.
+    "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    // Where board is in the user service's change feed, and when the next pull may start:
+    // claimed in one UPDATE, so concurrent instances agree on who pulls.
+    "CREATE TABLE author_feed (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq INTEGER NOT NULL,
+        next_pull_at REAL NOT NULL
+    )",
+    "INSERT INTO author_feed (id, last_seq, next_pull_at) VALUES (1, 0, 0)",
 ];
+
+/// The columns of a post as read, with its author's name from the replica (`NULL` when board
+/// has not met the author yet) and whether the change feed is due for a pull.
+const POST_COLUMNS: &str =
+    "p.id, p.user_id, p.title, p.content, p.created_at, a.name AS author_name,
+    (SELECT next_pull_at <= unixepoch('subsec') FROM author_feed) AS feed_due";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {
@@ -28,6 +46,8 @@ pub struct Post {
     pub title: String,
     pub content: String,
     pub created_at: String,
+    /// From the replica; `None` until board learns the author's name.
+    pub author_name: Option<String>,
 }
 
 /// One page of posts, newest first, and where the next one starts.
@@ -35,6 +55,20 @@ pub struct Post {
 pub struct Page {
     pub posts: Vec<Post>,
     pub next: Option<Cursor>,
+}
+
+/// What a read found, and whether the author replica is due for a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read<T> {
+    pub found: T,
+    pub feed_due: bool,
+}
+
+/// An author's public facts as board keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorName<'a> {
+    pub id: i64,
+    pub name: &'a str,
 }
 
 /// Opens this service's database and brings its schema up to date.
@@ -50,7 +84,7 @@ pub fn insert_post(
 ) -> Result<Post, Error> {
     let result = db.execute(
         "INSERT INTO boards (user_id, title, content) VALUES (?, ?, ?)
-         RETURNING id, user_id, title, content, created_at",
+         RETURNING id, user_id, title, content, created_at, NULL AS author_name",
         &[
             Value::Integer(user_id.get()),
             Value::Text(title.as_str().to_owned()),
@@ -63,12 +97,18 @@ pub fn insert_post(
         .ok_or_else(|| Error::Io("INSERT ... RETURNING returned no row".to_owned()))
 }
 
-pub fn find_post(db: &impl Database, id: Id) -> Result<Option<Post>, Error> {
+pub fn find_post(db: &impl Database, id: Id) -> Result<Read<Option<Post>>, Error> {
     let result = db.execute(
-        "SELECT id, user_id, title, content, created_at FROM boards WHERE id = ?",
+        &format!(
+            "SELECT {POST_COLUMNS} FROM boards p LEFT JOIN authors a ON a.id = p.user_id
+             WHERE p.id = ?"
+        ),
         &[Value::Integer(id.get())],
     )?;
-    Ok(posts(&result).into_iter().next())
+    Ok(Read {
+        feed_due: feed_due(&result),
+        found: posts(&result).into_iter().next(),
+    })
 }
 
 /// Newest first, optionally by one author, starting after `cursor`. Keyset pagination: the
@@ -78,15 +118,15 @@ pub fn list_posts(
     author: Option<Id>,
     cursor: Option<Cursor>,
     limit: Limit,
-) -> Result<Page, Error> {
+) -> Result<Read<Page>, Error> {
     let mut conditions = Vec::new();
     let mut params = Vec::new();
     if let Some(author) = author {
-        conditions.push("user_id = ?");
+        conditions.push("p.user_id = ?");
         params.push(Value::Integer(author.get()));
     }
     if let Some(cursor) = cursor {
-        conditions.push("id < ?");
+        conditions.push("p.id < ?");
         params.push(Value::Integer(cursor.last_id().get()));
     }
     let filter = if conditions.is_empty() {
@@ -97,10 +137,11 @@ pub fn list_posts(
     // One row more than the page holds tells whether there is a next page.
     params.push(Value::Integer(limit.get() as i64 + 1));
     let sql = format!(
-        "SELECT id, user_id, title, content, created_at FROM boards {filter}
-         ORDER BY id DESC LIMIT ?"
+        "SELECT {POST_COLUMNS} FROM boards p LEFT JOIN authors a ON a.id = p.user_id {filter}
+         ORDER BY p.id DESC LIMIT ?"
     );
-    let mut posts = posts(&db.execute(&sql, &params)?);
+    let result = db.execute(&sql, &params)?;
+    let mut posts = posts(&result);
     let next = if posts.len() > limit.get() {
         posts.truncate(limit.get());
         posts
@@ -110,7 +151,59 @@ pub fn list_posts(
     } else {
         None
     };
-    Ok(Page { posts, next })
+    Ok(Read {
+        feed_due: feed_due(&result),
+        found: Page { posts, next },
+    })
+}
+
+/// Stores authors' names as the user service gave them (at write time, by read-repair or from
+/// the feed, in that order for one author). One statement whatever the number of authors.
+pub fn store_authors(db: &impl Database, authors: &[AuthorName]) -> Result<(), Error> {
+    if authors.is_empty() {
+        return Ok(());
+    }
+    let json: Vec<serde_json::Value> = authors
+        .iter()
+        .map(|author| serde_json::json!({ "id": author.id, "name": author.name }))
+        .collect();
+    // `WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.
+    db.execute(
+        "INSERT INTO authors (id, name)
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.name') FROM json_each(?)
+         WHERE true
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+        &[Value::Text(serde_json::Value::from(json).to_string())],
+    )?;
+    Ok(())
+}
+
+/// Claims the next pull of the change feed if it is due, for `interval_seconds` from now, and
+/// returns where in the feed to start; `None` when another instance pulled less than an
+/// interval ago. One statement: of many concurrent instances, exactly one gets the claim.
+pub fn claim_feed_pull(db: &impl Database, interval_seconds: f64) -> Result<Option<i64>, Error> {
+    let result = db.execute(
+        "UPDATE author_feed SET next_pull_at = unixepoch('subsec') + ?
+         WHERE id = 1 AND next_pull_at <= unixepoch('subsec')
+         RETURNING last_seq",
+        &[Value::Real(interval_seconds)],
+    )?;
+    let last_seq = result
+        .rows()
+        .next()
+        .and_then(|row| row.get::<i64>("last_seq"));
+    Ok(last_seq)
+}
+
+/// Applies one page of the change feed, oldest first, and moves the bookmark past it. The
+/// bookmark only moves forward, so replaying a page (after a crash between the two) is harmless.
+pub fn apply_feed(db: &impl Database, changes: &[AuthorName], last_seq: i64) -> Result<(), Error> {
+    store_authors(db, changes)?;
+    db.execute(
+        "UPDATE author_feed SET last_seq = max(last_seq, ?) WHERE id = 1",
+        &[Value::Integer(last_seq)],
+    )?;
+    Ok(())
 }
 
 /// Proves the database answers and holds our schema.
@@ -128,9 +221,19 @@ fn posts(result: &QueryResult) -> Vec<Post> {
                 title: row.get::<&str>("title")?.to_owned(),
                 content: row.get::<&str>("content")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),
+                author_name: row.get::<&str>("author_name").map(str::to_owned),
             })
         })
         .collect()
+}
+
+/// Whether a read's rows say the feed is due (no rows: not worth a pull for nothing shown).
+fn feed_due(result: &QueryResult) -> bool {
+    result
+        .rows()
+        .next()
+        .and_then(|row| row.get::<i64>("feed_due"))
+        .is_some_and(|due| due != 0)
 }
 
 #[cfg(test)]
@@ -160,10 +263,76 @@ mod tests {
         assert_eq!(post.user_id, 7);
         assert!(post.created_at.ends_with('Z'));
         assert_eq!(
-            find_post(&db, Id::new(post.id).unwrap()).unwrap(),
+            find_post(&db, Id::new(post.id).unwrap()).unwrap().found,
             Some(post)
         );
-        assert_eq!(find_post(&db, Id::new(99).unwrap()).unwrap(), None);
+        assert_eq!(find_post(&db, Id::new(99).unwrap()).unwrap().found, None);
+    }
+
+    #[test]
+    fn a_post_reads_with_its_authors_name_once_board_knows_it() {
+        let (_dir, db) = database();
+        let post = Id::new(write(&db, 7, "Hello").id).unwrap();
+        assert_eq!(
+            find_post(&db, post).unwrap().found.unwrap().author_name,
+            None
+        );
+        store_authors(&db, &[AuthorName { id: 7, name: "Ann" }]).unwrap();
+        store_authors(
+            &db,
+            &[AuthorName {
+                id: 7,
+                name: "Annie",
+            }],
+        )
+        .unwrap();
+        let read = find_post(&db, post).unwrap().found.unwrap();
+        assert_eq!(read.author_name.as_deref(), Some("Annie"));
+    }
+
+    #[test]
+    fn one_claim_per_interval_and_the_feed_bookmark_only_moves_forward() {
+        let (_dir, db) = database();
+        write(&db, 7, "Hello");
+        assert!(
+            list_posts(&db, None, None, Limit::DEFAULT)
+                .unwrap()
+                .feed_due
+        );
+        assert_eq!(claim_feed_pull(&db, 60.0).unwrap(), Some(0));
+        assert_eq!(claim_feed_pull(&db, 60.0).unwrap(), None);
+        assert!(
+            !list_posts(&db, None, None, Limit::DEFAULT)
+                .unwrap()
+                .feed_due
+        );
+        let changes = [
+            AuthorName { id: 7, name: "Ann" },
+            AuthorName {
+                id: 7,
+                name: "Annie",
+            },
+        ];
+        apply_feed(&db, &changes, 5).unwrap();
+        apply_feed(&db, &changes[..1], 3).unwrap();
+        let bookmark: i64 = db
+            .query_row("SELECT last_seq FROM author_feed", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(bookmark, 5);
+        let post = list_posts(&db, None, None, Limit::DEFAULT)
+            .unwrap()
+            .found
+            .posts;
+        assert_eq!(
+            post[0].author_name.as_deref(),
+            Some("Ann"),
+            "a replayed page is applied as given"
+        );
+        assert_eq!(
+            claim_feed_pull(&db, 0.0).unwrap(),
+            None,
+            "still claimed for 60 s"
+        );
     }
 
     #[test]
@@ -173,11 +342,11 @@ mod tests {
             write(&db, 1, &format!("post {i}"));
         }
         let limit = Limit::parse("2").unwrap();
-        let first = list_posts(&db, None, None, limit).unwrap();
+        let first = list_posts(&db, None, None, limit).unwrap().found;
         assert_eq!(ids(&first), [5, 4]);
-        let second = list_posts(&db, None, first.next, limit).unwrap();
+        let second = list_posts(&db, None, first.next, limit).unwrap().found;
         assert_eq!(ids(&second), [3, 2]);
-        let last = list_posts(&db, None, second.next, limit).unwrap();
+        let last = list_posts(&db, None, second.next, limit).unwrap().found;
         assert_eq!(ids(&last), [1]);
         assert_eq!(last.next, None);
     }
@@ -187,7 +356,9 @@ mod tests {
         let (_dir, db) = database();
         write(&db, 1, "a");
         write(&db, 1, "b");
-        let page = list_posts(&db, None, None, Limit::parse("2").unwrap()).unwrap();
+        let page = list_posts(&db, None, None, Limit::parse("2").unwrap())
+            .unwrap()
+            .found;
         assert_eq!(ids(&page), [2, 1]);
         assert_eq!(page.next, None);
     }
@@ -198,7 +369,9 @@ mod tests {
         write(&db, 1, "a");
         write(&db, 2, "b");
         write(&db, 1, "c");
-        let page = list_posts(&db, Some(Id::new(1).unwrap()), None, Limit::DEFAULT).unwrap();
+        let page = list_posts(&db, Some(Id::new(1).unwrap()), None, Limit::DEFAULT)
+            .unwrap()
+            .found;
         assert_eq!(ids(&page), [3, 1]);
     }
 }

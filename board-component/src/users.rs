@@ -1,4 +1,5 @@
-//! The board service's only source of truth about users: the user service's HTTP API.
+//! The board service's only source of truth about users: the user service's HTTP API (an
+//! author's check, a batch look-up, and the change feed its replica follows).
 //!
 //! Calls go through `wasi:http/outgoing-handler` directly rather than `spin_sdk::http::send`
 //! because only the former takes request options, and a short timeout is what keeps board
@@ -39,6 +40,34 @@ pub struct Unavailable(pub String);
 #[derive(Deserialize)]
 struct UserList {
     users: Vec<Author>,
+}
+
+/// The most changes one read of the feed asks for (the user service's own maximum).
+pub const FEED_PAGE: usize = 1000;
+
+/// One change in the user service's feed: a user's name as of that change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub user_id: i64,
+    pub name: String,
+}
+
+/// A page of the feed and where the next one starts.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedPage {
+    pub changes: Vec<Change>,
+    pub last_seq: i64,
+}
+
+/// The changes after `after`, oldest first, at most [`FEED_PAGE`].
+pub fn changes(after: i64) -> Result<FeedPage, Unavailable> {
+    let (status, body) = get(&format!("/users/changes?after={after}&limit={FEED_PAGE}"))?;
+    if status != 200 {
+        return Err(Unavailable(format!("user service answered {status}")));
+    }
+    decode(&body)
 }
 
 /// The author with `id`: `Ok(None)` when the user service says there is no such user.

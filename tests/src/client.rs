@@ -130,6 +130,36 @@ impl Client {
         }
     }
 
+    /// A JSON request carrying `authorization` (e.g. HTTP Basic credentials) when given.
+    pub fn send_json_as(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &Value,
+    ) -> Reply {
+        self.try_send_json_as(method, path, authorization, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Like `send_json_as`, but a transport failure is returned instead of failing the test.
+    pub fn try_send_json_as(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply, String> {
+        let mut request = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("content-type", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.set("authorization", authorization);
+        }
+        read_reply(request.send_bytes(body.to_string().as_bytes()))
+    }
+
     /// Any method, any content type (or none), any bytes.
     pub fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
         self.try_send(method, path, content_type, body)
@@ -148,27 +178,32 @@ impl Client {
         if let Some(content_type) = content_type {
             request = request.set("content-type", content_type);
         }
-        let response = match request.send_bytes(body) {
-            Ok(response) => response,
-            Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => return Err(error.to_string()),
-        };
-        let status = response.status();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .filter_map(|name| {
-                let value = response.header(&name)?.to_owned();
-                Some((name.to_ascii_lowercase(), value))
-            })
-            .collect();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
-            .map_err(|e| e.to_string())?;
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+        read_reply(request.send_bytes(body))
     }
+}
+
+/// A reply whatever its status; a transport failure as its message.
+fn read_reply(sent: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
+    let response = match sent {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => return Err(error.to_string()),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            let value = response.header(&name)?.to_owned();
+            Some((name.to_ascii_lowercase(), value))
+        })
+        .collect();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
+        .map_err(|e| e.to_string())?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }

@@ -14,7 +14,11 @@ pub struct SplitApp {
 
 impl SplitApp {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        Self::start_in(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    /// Both services in `dir`, e.g. one that already holds a database file.
+    pub fn start_in(dir: tempfile::TempDir) -> Self {
         let user = RunningApp::start(AppSpec {
             component_ids: vec!["user-component".to_owned()],
             dir: Some(dir.path().to_path_buf()),

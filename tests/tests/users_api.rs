@@ -169,6 +169,9 @@ fn unsupported_methods_are_405_with_allow() {
         .client
         .send("PUT", "/users/1", Some("application/json"), b"{}");
     reply.problem(405);
+    assert_eq!(reply.header("allow"), Some("GET, PATCH"));
+    let reply = app.client.send("POST", "/users/changes", None, b"");
+    reply.problem(405);
     assert_eq!(reply.header("allow"), Some("GET"));
 }
 

@@ -101,6 +101,33 @@ impl UserId {
     }
 }
 
+/// How many changes one page of the change feed holds: 1 to 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeLimit(i64);
+
+impl ChangeLimit {
+    pub const DEFAULT: Self = Self(100);
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        service_kit::id::positive(raw)
+            .filter(|limit| *limit <= 1000)
+            .map(Self)
+            .ok_or(Invalid("must be an integer from 1 to 1000"))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Where a read of the change feed starts: after this `seq` (0 for the beginning).
+pub fn parse_seq(raw: &str) -> Result<i64, Invalid> {
+    if raw == "0" {
+        return Ok(0);
+    }
+    service_kit::id::positive(raw).ok_or(Invalid("must be a non-negative integer"))
+}
+
 /// The `ids` of `GET /users?ids=1,2,3`: distinct, at most [`IdList::MAX`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdList(Vec<UserId>);
@@ -198,6 +225,19 @@ mod tests {
         assert!(IdList::parse(&hundred.join(",")).is_ok());
         let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
         assert!(IdList::parse(&too_many.join(",")).is_err());
+    }
+
+    #[test]
+    fn a_change_limit_is_1_to_1000_and_a_seq_is_non_negative() {
+        assert!(ChangeLimit::parse("1").is_ok() && ChangeLimit::parse("1000").is_ok());
+        for raw in ["0", "1001", "-1", "x", ""] {
+            assert!(ChangeLimit::parse(raw).is_err(), "{raw:?}");
+        }
+        assert_eq!(parse_seq("0").unwrap(), 0);
+        assert_eq!(parse_seq("17").unwrap(), 17);
+        for raw in ["-1", "x", "", "1.5"] {
+            assert!(parse_seq(raw).is_err(), "{raw:?}");
+        }
     }
 
     #[test]

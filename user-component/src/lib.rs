@@ -1,6 +1,8 @@
-//! The user service: sign-up and look-up of users. It owns the `users` database and nothing
-//! else; other services learn about users only through this HTTP API.
+//! The user service: sign-up, look-up and renames of users, and the change feed of their
+//! public facts. It owns the `users` database and nothing else; other services learn about
+//! users only through this HTTP API.
 
+mod credentials;
 mod domain;
 mod password;
 mod routes;

@@ -2,7 +2,7 @@
 //! and parameters, so they can be raised later without breaking existing hashes.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::domain::Password;
@@ -21,10 +21,13 @@ pub fn hash(password: &Password) -> Result<String, argon2::password_hash::Error>
         .to_string())
 }
 
+/// Whether `password` is the one `phc` was made from (its own salt and parameters).
+pub fn verify(password: &[u8], phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| hasher().verify_password(password, &parsed).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-
     use super::*;
 
     fn password(raw: &str) -> Password {
@@ -37,6 +40,14 @@ mod tests {
         let parsed = PasswordHash::new(&phc).unwrap();
         assert!(hasher().verify_password(b"correct horse", &parsed).is_ok());
         assert!(hasher().verify_password(b"wrong horse!", &parsed).is_err());
+    }
+
+    #[test]
+    fn verify_accepts_the_password_only() {
+        let phc = hash(&password("correct horse")).unwrap();
+        assert!(verify(b"correct horse", &phc));
+        assert!(!verify(b"correct horsf", &phc));
+        assert!(!verify(b"correct horse", "not a hash"));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use service_kit::resource::{resource, Resource};
 use service_kit::{query, respond, Problem};
 use spin_sdk::http::{Method, Request, Response};
 
-use crate::domain::{Email, IdList, Password, UserId, UserName};
+use crate::credentials::Credentials;
+use crate::domain::{parse_seq, ChangeLimit, Email, IdList, Password, UserId, UserName};
 use crate::{password, store};
 
 pub fn handle(request: &Request) -> Response {
@@ -21,6 +22,10 @@ enum UserError {
     Request(Problem),
     EmailTaken,
     NotFound(UserId),
+    /// No valid credentials: none, malformed, unknown email or wrong password, alike.
+    Unauthenticated,
+    /// Valid credentials of another account.
+    Forbidden,
     Database(db::Error),
     Hashing,
 }
@@ -50,6 +55,22 @@ impl From<UserError> for Problem {
             UserError::NotFound(id) => {
                 Problem::not_found(format!("There is no user {}.", id.get()))
             }
+            UserError::Unauthenticated => Problem::new(
+                401,
+                "unauthenticated",
+                "Unauthenticated",
+                "Send the account's email and password as HTTP Basic credentials.",
+            )
+            .with_header(
+                "www-authenticate",
+                r#"Basic realm="users", charset="UTF-8""#,
+            ),
+            UserError::Forbidden => Problem::new(
+                403,
+                "forbidden",
+                "Forbidden",
+                "These credentials belong to another account.",
+            ),
             UserError::Database(error) => db::unavailable(&error),
             UserError::Hashing => Problem::internal(),
         }
@@ -62,10 +83,13 @@ fn route(request: &Request) -> Result<Response, UserError> {
         (Resource::Collection, Method::Post) => sign_up(request),
         (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
         (Resource::Health, Method::Get) => health(),
-        (Resource::Item(id), Method::Get) => get_one(id),
-        (Resource::Health | Resource::Item(_), _) => {
+        (Resource::Item("changes"), Method::Get) => changes(request),
+        (Resource::Health | Resource::Item("changes"), _) => {
             Err(Problem::method_not_allowed(&["GET"]).into())
         }
+        (Resource::Item(id), Method::Get) => get_one(id),
+        (Resource::Item(id), Method::Patch) => rename(request, id),
+        (Resource::Item(_), _) => Err(Problem::method_not_allowed(&["GET", "PATCH"]).into()),
         (Resource::Unknown, _) => Err(Problem::not_found("No such resource.").into()),
     }
 }
@@ -102,6 +126,23 @@ impl<'a> From<&'a store::User> for PublicUser<'a> {
 #[derive(Serialize)]
 struct UserList<'a> {
     users: Vec<PublicUser<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeView<'a> {
+    seq: i64,
+    user_id: i64,
+    name: &'a str,
+    changed_at: &'a str,
+}
+
+/// A page of the change feed; `lastSeq` is where the next read starts (`after`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePage<'a> {
+    changes: Vec<ChangeView<'a>>,
+    last_seq: i64,
 }
 
 struct SignUp {
@@ -141,9 +182,79 @@ fn sign_up(request: &Request) -> Result<Response, UserError> {
     Ok(respond::created(&format!("/users/{}", user.id), &account))
 }
 
+fn parse_rename(object: Map<String, Value>) -> Result<UserName, Problem> {
+    let mut fields = Fields::new(object, &["name"]);
+    let name = fields.string("name", UserName::parse);
+    let Some(name) = name else {
+        return Err(fields.into_problem());
+    };
+    fields.finish()?;
+    Ok(name)
+}
+
+fn parse_user_id(raw_id: &str) -> Result<UserId, Problem> {
+    UserId::parse(raw_id).map_err(|invalid| Problem::bad_request(format!("The user id {invalid}.")))
+}
+
+/// Renames a user, for that user only: the request carries the account's own email and
+/// password. Credentials come before anything else is said about the account.
+fn rename(request: &Request, raw_id: &str) -> Result<Response, UserError> {
+    let id = parse_user_id(raw_id)?;
+    let header = request
+        .header("authorization")
+        .and_then(|value| value.as_str());
+    let credentials = Credentials::from_header(header).ok_or(UserError::Unauthenticated)?;
+    let db = store::connect()?;
+    let (account, hash) =
+        store::find_credentials(&db, &credentials.email)?.ok_or(UserError::Unauthenticated)?;
+    if !password::verify(credentials.password(), &hash) {
+        return Err(UserError::Unauthenticated);
+    }
+    if store::find_user(&db, id)?.is_none() {
+        return Err(UserError::NotFound(id));
+    }
+    if account != id.get() {
+        return Err(UserError::Forbidden);
+    }
+    let name = parse_rename(json_object(request)?)?;
+    let user = store::rename(&db, id, &name)?.ok_or(UserError::NotFound(id))?;
+    Ok(respond::json(200, &PublicUser::from(&user)))
+}
+
+/// `GET /users/changes?after=&limit=`: the feed other services replicate names from.
+fn changes(request: &Request) -> Result<Response, UserError> {
+    let bad = |name: &str, invalid: service_kit::body::Invalid| {
+        Problem::bad_request(format!("`{name}` {invalid}."))
+    };
+    let after = match query::param(request, "after") {
+        Some(raw) => parse_seq(&raw).map_err(|invalid| bad("after", invalid))?,
+        None => 0,
+    };
+    let limit = match query::param(request, "limit") {
+        Some(raw) => ChangeLimit::parse(&raw).map_err(|invalid| bad("limit", invalid))?,
+        None => ChangeLimit::DEFAULT,
+    };
+    let db = store::connect()?;
+    let changes = store::changes(&db, after, limit)?;
+    // The feed's readers are other services; one line each shows how often they pull.
+    eprintln!("change feed read after {after}: {} changes", changes.len());
+    let page = ChangePage {
+        last_seq: changes.last().map_or(after, |change| change.seq),
+        changes: changes
+            .iter()
+            .map(|change| ChangeView {
+                seq: change.seq,
+                user_id: change.user_id,
+                name: &change.name,
+                changed_at: &change.changed_at,
+            })
+            .collect(),
+    };
+    Ok(respond::json(200, &page))
+}
+
 fn get_one(raw_id: &str) -> Result<Response, UserError> {
-    let id = UserId::parse(raw_id)
-        .map_err(|invalid| Problem::bad_request(format!("The user id {invalid}.")))?;
+    let id = parse_user_id(raw_id)?;
     let db = store::connect()?;
     let user = store::find_user(&db, id)?.ok_or(UserError::NotFound(id))?;
     Ok(respond::json(200, &PublicUser::from(&user)))

@@ -3,7 +3,7 @@
 
 use service_kit::db::{Database, Error, QueryResult, Value};
 
-use crate::domain::{Email, IdList, UserId, UserName};
+use crate::domain::{ChangeLimit, Email, IdList, UserId, UserName};
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "users";
@@ -19,6 +19,24 @@ pub const MIGRATIONS: &[&str] = &[
         password_hash TEXT NOT NULL,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     )",
+    // The change feed other services replicate public facts from: every sign-up and rename, in
+    // order. Only public facts: never the email or the hash.
+    "CREATE TABLE user_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    )",
+    // Users who signed up before the feed existed enter it first, in id order.
+    "INSERT INTO user_changes (user_id, name, changed_at)
+     SELECT id, name, created_at FROM users ORDER BY id",
+    // Triggers record each change in the statement that makes it, so in the same transaction,
+    // and SQLite's single writer hands out `seq` in commit order: a page never gains a row later.
+    "CREATE TRIGGER user_changes_on_sign_up AFTER INSERT ON users
+     BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
+    "CREATE TRIGGER user_changes_on_rename AFTER UPDATE OF name ON users
+     WHEN NEW.name IS NOT OLD.name
+     BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +71,61 @@ pub fn insert_user(
         ],
     )?;
     Ok(users(&result).into_iter().next())
+}
+
+/// One entry of the change feed: a user's public facts as of `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub changed_at: String,
+}
+
+/// The account an email belongs to and its stored hash, to check a password against.
+pub fn find_credentials(db: &impl Database, email: &Email) -> Result<Option<(i64, String)>, Error> {
+    let result = db.execute(
+        "SELECT id, password_hash FROM users WHERE email = ?",
+        &[Value::Text(email.as_str().to_owned())],
+    )?;
+    let account = result.rows().next().and_then(|row| {
+        Some((
+            row.get::<i64>("id")?,
+            row.get::<&str>("password_hash")?.to_owned(),
+        ))
+    });
+    Ok(account)
+}
+
+/// Renames a user; `None` when there is no such user. The trigger records the change.
+pub fn rename(db: &impl Database, id: UserId, name: &UserName) -> Result<Option<User>, Error> {
+    let result = db.execute(
+        "UPDATE users SET name = ? WHERE id = ? RETURNING id, email, name, created_at",
+        &[
+            Value::Text(name.as_str().to_owned()),
+            Value::Integer(id.get()),
+        ],
+    )?;
+    Ok(users(&result).into_iter().next())
+}
+
+/// The changes after `after`, oldest first, at most `limit`.
+pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec<Change>, Error> {
+    let result = db.execute(
+        "SELECT seq, user_id, name, changed_at FROM user_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        &[Value::Integer(after), Value::Integer(limit.get())],
+    )?;
+    Ok(result
+        .rows()
+        .filter_map(|row| {
+            Some(Change {
+                seq: row.get("seq")?,
+                user_id: row.get("user_id")?,
+                name: row.get::<&str>("name")?.to_owned(),
+                changed_at: row.get::<&str>("changed_at")?.to_owned(),
+            })
+        })
+        .collect())
 }
 
 pub fn find_user(db: &impl Database, id: UserId) -> Result<Option<User>, Error> {
@@ -142,6 +215,43 @@ mod tests {
         assert_eq!(find_user(&db, UserId::parse("9").unwrap()).unwrap(), None);
         let found = find_users(&db, &IdList::parse("9,2,1").unwrap()).unwrap();
         assert_eq!(found, vec![ann, bob]);
+    }
+
+    #[test]
+    fn sign_ups_and_renames_are_numbered_changes_in_order() {
+        let (_dir, db) = database();
+        let ann = sign_up(&db, "ann@example.org").unwrap();
+        let bob = sign_up(&db, "bob@example.org").unwrap();
+        let id = UserId::parse(&ann.id.to_string()).unwrap();
+        rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
+        rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
+        let all = changes(&db, 0, ChangeLimit::parse("1000").unwrap()).unwrap();
+        let seen: Vec<(i64, i64, &str)> = all
+            .iter()
+            .map(|c| (c.seq, c.user_id, c.name.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [(1, ann.id, "Ann"), (2, bob.id, "Ann"), (3, ann.id, "Annie")],
+            "a rename to the same name is no change"
+        );
+        let page = changes(&db, 1, ChangeLimit::parse("1").unwrap()).unwrap();
+        assert_eq!(page.iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn users_from_before_the_feed_enter_it_when_it_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.db");
+        let old = service_kit::migrate::migrated_file(&path, &MIGRATIONS[..1]);
+        old.execute_batch(
+            "INSERT INTO users (email, name, password_hash) VALUES ('a@x.org', 'A', 'h'), ('b@x.org', 'B', 'h')",
+        )
+        .unwrap();
+        let db = service_kit::migrate::migrated_file(&path, MIGRATIONS);
+        let all = changes(&db, 0, ChangeLimit::parse("10").unwrap()).unwrap();
+        let seen: Vec<(i64, &str)> = all.iter().map(|c| (c.user_id, c.name.as_str())).collect();
+        assert_eq!(seen, [(1, "A"), (2, "B")]);
     }
 
     #[test]

@@ -1,0 +1,65 @@
+//! Board's replica of its authors' public facts, so a read never waits for the user service.
+//!
+//! Names arrive three ways, all through the user service's HTTP API: the author check of a
+//! write, read-repair of an author board has not met, and the change feed, pulled lazily. A
+//! read that finds the feed due asks for the pull after its response is sent; of all the
+//! instances that do, the one whose claim lands in the database pulls, and the others carry on.
+//! Staleness is bounded: a rename shows once the next pull after it has run, at most
+//! `author_sync_interval` after the previous one, plus the request that triggers it.
+
+use service_kit::db::Database;
+
+use crate::store::{self, AuthorName};
+use crate::users::{self, Unavailable};
+
+/// The Spin variable with the least time between two pulls, in seconds.
+const INTERVAL_VARIABLE: &str = "author_sync_interval";
+const DEFAULT_INTERVAL_SECONDS: f64 = 2.0;
+/// Pages one pull reads at most; a replica further behind catches up over the next pulls.
+const MAX_PAGES_PER_PULL: usize = 10;
+
+/// Pulls the change feed if this instance wins the claim. Never fails a request: a pull that
+/// cannot finish is logged, and the next due read tries again.
+pub fn pull_if_claimed() {
+    if let Err(reason) = pull() {
+        eprintln!("author feed pull failed: {reason}");
+    }
+}
+
+fn pull() -> Result<(), String> {
+    let db = store::connect().map_err(|error| format!("database: {error:?}"))?;
+    let Some(mut after) = store::claim_feed_pull(&db, interval_seconds())
+        .map_err(|error| format!("database: {error:?}"))?
+    else {
+        return Ok(());
+    };
+    for _ in 0..MAX_PAGES_PER_PULL {
+        let page = users::changes(after).map_err(|Unavailable(reason)| reason)?;
+        apply(&db, &page)?;
+        if page.changes.len() < users::FEED_PAGE {
+            break;
+        }
+        after = page.last_seq;
+    }
+    Ok(())
+}
+
+fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), String> {
+    let names: Vec<AuthorName> = page
+        .changes
+        .iter()
+        .map(|change| AuthorName {
+            id: change.user_id,
+            name: &change.name,
+        })
+        .collect();
+    store::apply_feed(db, &names, page.last_seq).map_err(|error| format!("database: {error:?}"))
+}
+
+fn interval_seconds() -> f64 {
+    spin_sdk::variables::get(INTERVAL_VARIABLE)
+        .ok()
+        .and_then(|raw| raw.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .unwrap_or(DEFAULT_INTERVAL_SECONDS)
+}

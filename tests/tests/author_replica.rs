@@ -1,0 +1,286 @@
+//! Board's replica of its authors' names, fed by the user service's change feed: reads never
+//! wait for the user service, renames show within the sync interval, a burst of reads pulls the
+//! feed once, old databases upgrade in place, and crashes leave replica and feed in agreement.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64, Encoding};
+use e2e::client::Client;
+use e2e::host::{AppSpec, RunningApp};
+use e2e::split::SplitApp;
+use e2e::{db, workspace};
+use serde_json::{json, Value};
+
+/// A short sync interval keeps the tests quick; the default is 2 s.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+fn with_interval(seconds: &str) -> AppSpec {
+    AppSpec {
+        env: vec![(
+            "SPIN_VARIABLE_AUTHOR_SYNC_INTERVAL".to_owned(),
+            seconds.to_owned(),
+        )],
+        ..AppSpec::default()
+    }
+}
+
+fn try_rename(
+    client: &Client,
+    id: i64,
+    email: &str,
+    name: &str,
+) -> Result<e2e::client::Reply, String> {
+    let credentials = Base64::encode_string(format!("{email}:correct horse").as_bytes());
+    client.try_send_json_as(
+        "PATCH",
+        &format!("/users/{id}"),
+        Some(&format!("Basic {credentials}")),
+        &json!({ "name": name }),
+    )
+}
+
+fn rename(client: &Client, id: i64, email: &str, name: &str) {
+    let reply = try_rename(client, id, email, name).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+fn author_of(client: &Client, post: i64) -> Value {
+    let reply = client.get(&format!("/boards/{post}"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["author"].clone()
+}
+
+fn feed_reads(app: &RunningApp) -> usize {
+    app.component_stderr("user-component")
+        .matches("change feed read")
+        .count()
+}
+
+#[test]
+fn a_rename_shows_on_board_reads_within_the_interval() {
+    let app = RunningApp::start(with_interval("1"));
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let post = app.client.write_post(ann, "hello")["id"].as_i64().unwrap();
+    assert_eq!(author_of(&app.client, post)["name"], "Ann");
+    rename(&app.client, ann, "ann@example.org", "Annie");
+    let renamed = Instant::now();
+    // The interval, plus the read that finds the feed due and the pull after it.
+    let deadline = renamed + INTERVAL + Duration::from_secs(2);
+    while author_of(&app.client, post)["name"] != "Annie" {
+        assert!(
+            Instant::now() < deadline,
+            "the rename did not show:\n{}",
+            app.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "replica: the rename showed on board {:?} after it",
+        renamed.elapsed()
+    );
+}
+
+#[test]
+fn with_the_user_service_stopped_reads_keep_the_names_they_know() {
+    let mut split = SplitApp::start();
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let post = split.board.client.write_post(ann, "t")["id"]
+        .as_i64()
+        .unwrap();
+    split.user.stop();
+    for _ in 0..3 {
+        assert_eq!(
+            author_of(&split.board.client, post),
+            json!({ "id": ann, "name": "Ann" })
+        );
+        let page = split.board.client.get("/boards").json();
+        assert_eq!(page["boards"][0]["author"]["name"], "Ann");
+    }
+}
+
+#[test]
+fn fifty_concurrent_reads_after_the_interval_pull_the_feed_once() {
+    const READERS: usize = 50;
+    let interval = Duration::from_secs(3);
+    let app = RunningApp::start(with_interval("3"));
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let post = app.client.write_post(ann, "t")["id"].as_i64().unwrap();
+    author_of(&app.client, post);
+    thread::sleep(interval + Duration::from_millis(300));
+    let before = feed_reads(&app);
+    let barrier = Arc::new(Barrier::new(READERS));
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let (barrier, client) = (barrier.clone(), Client::new(app.client.base()));
+            thread::spawn(move || {
+                barrier.wait();
+                client.get(&format!("/boards/{post}")).status
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), 200);
+    }
+    // The pull runs after the responses; give it a moment to be logged.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while feed_reads(&app) == before && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        feed_reads(&app) - before,
+        1,
+        "{}",
+        app.component_stderr("user-component")
+    );
+}
+
+#[test]
+fn a_boards_database_from_before_the_replica_upgrades_in_place_and_repairs_its_authors() {
+    let dir = tempfile::tempdir().unwrap();
+    let boards_db = dir.path().join(".spin/boards.db");
+    std::fs::create_dir_all(boards_db.parent().unwrap()).unwrap();
+    std::fs::copy(
+        workspace().join("tests/fixtures/databases/boards-v2.db"),
+        &boards_db,
+    )
+    .unwrap();
+    let posts_before = db::dump(&boards_db, "boards");
+    assert_eq!(posts_before.len(), 3);
+
+    let mut split = SplitApp::start_in(dir);
+    split.user.stop();
+    // Authors board has never met, and no user service to ask: the posts still load.
+    let page = split.board.client.get("/boards").json();
+    let authors: Vec<&Value> = page["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["author"])
+        .collect();
+    assert_eq!(authors, [&Value::Null, &Value::Null, &Value::Null]);
+
+    split.user.restart();
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let bob = split.user.client.sign_up("bob@example.org", "Bob");
+    assert_eq!((ann, bob), (1, 2));
+    let page = split.board.client.get("/boards").json();
+    let names: Vec<&str> = page["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["author"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Bob", "Ann", "Bob"],
+        "posts 3, 2, 1 by users 2, 1, 2"
+    );
+
+    // Read-repair kept them: they show with the user service gone again.
+    split.user.stop();
+    assert_eq!(author_of(&split.board.client, 1)["name"], "Bob");
+    assert_eq!(
+        db::dump(&boards_db, "boards"),
+        posts_before,
+        "the posts are intact"
+    );
+    assert_eq!(db::row_count(&boards_db, "authors"), 2);
+}
+
+#[test]
+fn after_sigkill_crash_rounds_the_replica_and_the_feed_agree() {
+    const ROUNDS: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = RunningApp::start(AppSpec {
+        dir: Some(dir.path().to_path_buf()),
+        ..with_interval("0.2")
+    });
+    let users: Vec<i64> = (0..4)
+        .map(|i| {
+            app.client
+                .sign_up(&format!("u{i}@example.org"), &format!("User {i}"))
+        })
+        .collect();
+    for &user in &users {
+        app.client.write_post(user, "first");
+    }
+    for round in 0..ROUNDS {
+        let base = app.client.base().to_owned();
+        let users = users.clone();
+        // Renames and reads (which pull the feed) while the host is killed.
+        let load = thread::spawn(move || {
+            let client = Client::new(&base);
+            for (n, user) in users.iter().cycle().enumerate().take(40) {
+                let email = format!("u{}@example.org", user - 1);
+                // A rename cut off by the kill may or may not have landed: the end state decides.
+                let renamed = try_rename(
+                    &client,
+                    *user,
+                    &email,
+                    &format!("User {user} r{round} n{n}"),
+                );
+                if renamed.is_err()
+                    || client
+                        .try_send("GET", "/boards?limit=50", None, b"")
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        thread::sleep(Duration::from_millis(700 + 300 * round as u64));
+        app.kill();
+        let _ = load.join();
+        app.restart();
+    }
+    // Once a pull has run after the last rename, every author reads as the user service says.
+    let ids: Vec<String> = users.iter().map(i64::to_string).collect();
+    let expected: Vec<(i64, String)> = app
+        .client
+        .get(&format!("/users?ids={}", ids.join(",")))
+        .json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["id"].as_i64().unwrap(),
+                u["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = app.client.get("/boards?limit=100").json();
+        let mut shown: Vec<(i64, String)> = page["boards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["userId"].as_i64().unwrap(),
+                    p["author"]["name"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        shown.sort();
+        shown.dedup();
+        if shown == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica {shown:?} != users {expected:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let boards_db = dir.path().join(".spin/boards.db");
+    assert_eq!(db::integrity_check(&boards_db), "ok");
+    assert_eq!(
+        db::integrity_check(&dir.path().join(".spin/users.db")),
+        "ok"
+    );
+}
