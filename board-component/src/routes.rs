@@ -192,7 +192,11 @@ fn write(request: &Request) -> Result<Response, BoardError> {
         .map_err(BoardError::UserServiceDown)?
         .ok_or(BoardError::UnknownAuthor(new_post.author))?;
     let db = store::connect()?;
-    store::store_authors(&db, &[author_name(&author)])?;
+    // A read first: most posts are by authors whose name board already holds, and a write
+    // only to compare would queue for the write lock with every other post.
+    if store::known_author_name(&db, new_post.author)?.as_deref() != Some(author.name.as_str()) {
+        store::store_authors(&db, &[author_name(&author)])?;
+    }
     let post = store::insert_post(&db, new_post.author, &new_post.title, &new_post.content)?;
     Ok(respond::created(
         &format!("/boards/{}", post.id),

@@ -157,6 +157,19 @@ pub fn list_posts(
     })
 }
 
+/// The name the replica holds for author `id`, if any.
+pub fn known_author_name(db: &impl Database, id: Id) -> Result<Option<String>, Error> {
+    let result = db.execute(
+        "SELECT name FROM authors WHERE id = ?",
+        &[Value::Integer(id.get())],
+    )?;
+    let name = result
+        .rows()
+        .next()
+        .and_then(|row| row.get::<&str>("name").map(str::to_owned));
+    Ok(name)
+}
+
 /// Stores authors' names as the user service gave them (at write time, by read-repair or from
 /// the feed, in that order for one author). One statement whatever the number of authors.
 pub fn store_authors(db: &impl Database, authors: &[AuthorName]) -> Result<(), Error> {

@@ -111,9 +111,10 @@ impl Load {
     fn assert_clean(&self, app: &RunningApp) {
         assert!(
             self.failures.is_empty(),
-            "{} unexpected answers, e.g. {:?}",
+            "{} unexpected answers, e.g. {:?}\n{}",
             self.failures.len(),
-            self.failures.first()
+            self.failures.first(),
+            app.log()
         );
         assert_no_lock_errors(app);
         assert_eq!(
