@@ -331,7 +331,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per run")
-    parser.add_argument("--concurrency", default="1,8,64", help="comma-separated concurrencies")
+    parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrencies")
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--hosts", help="comma-separated hosts to measure (default: every available one)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where the results go")
