@@ -199,11 +199,6 @@ impl RunningApp {
             .join(format!("component-logs-{}", self.addr.port()))
     }
 
-    /// The process id of the host (`spin up` or devhost), which is also its process group.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// Stops the host as an operator would: SIGTERM to its process group, then waits until every
     /// process of it is gone and the port refuses connections.
     pub fn stop(&mut self) {

@@ -21,7 +21,17 @@ pub fn workspace() -> PathBuf {
 
 /// A built release `.wasm` of the workspace, e.g. `probe_component`.
 pub fn built_wasm(crate_name: &str) -> PathBuf {
-    let path = workspace().join(format!("target/wasm32-wasip1/release/{crate_name}.wasm"));
+    made_by_make_build(&format!("target/wasm32-wasip1/release/{crate_name}.wasm"))
+}
+
+/// The second build of a service `make build` makes for the swap tests, whose build id (in
+/// `x-service-version`) is `swap-test`, e.g. `user_component`.
+pub fn swap_test_wasm(crate_name: &str) -> PathBuf {
+    made_by_make_build(&format!("target/swap-test/{crate_name}.wasm"))
+}
+
+fn made_by_make_build(relative: &str) -> PathBuf {
+    let path = workspace().join(relative);
     assert!(
         path.exists(),
         "{} is missing: run `make build` first",

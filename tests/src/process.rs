@@ -24,21 +24,6 @@ pub fn group_members(group: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Live processes whose environment holds `name=value`, e.g. the test run's marker.
-pub fn carrying_env(name: &str, value: &str) -> Vec<(u32, String)> {
-    let wanted = format!("{name}={value}");
-    live_processes()
-        .filter(|process| {
-            std::fs::read(format!("/proc/{}/environ", process.pid)).is_ok_and(|environ| {
-                environ
-                    .split(|byte| *byte == 0)
-                    .any(|entry| entry == wanted.as_bytes())
-            })
-        })
-        .map(|process| (process.pid, process.command_line()))
-        .collect()
-}
-
 /// Waits until no live process is left in `group` and nothing accepts connections on `addr`;
 /// panics, naming what is left, when that takes longer than the stop timeout.
 pub fn wait_until_gone(group: u32, addr: SocketAddr) {
@@ -60,14 +45,6 @@ pub fn wait_until_gone(group: u32, addr: SocketAddr) {
 struct Process {
     pid: u32,
     group: u32,
-}
-
-impl Process {
-    fn command_line(&self) -> String {
-        std::fs::read(format!("/proc/{}/cmdline", self.pid))
-            .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
-            .unwrap_or_default()
-    }
 }
 
 fn live_processes() -> impl Iterator<Item = Process> {

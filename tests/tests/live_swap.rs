@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use e2e::client::Client;
 use e2e::host::{write_file, AppSpec, Host, RunningApp};
 use e2e::load;
-use e2e::{built_wasm, workspace};
+use e2e::{built_wasm, swap_test_wasm, workspace};
 use serde_json::json;
 
 const DEVHOST_ONLY: &str = "in-place swap is devhost's --watch: skip this test by name on Spin";
@@ -126,12 +126,7 @@ fn client_load(
 #[test]
 fn swapping_user_component_under_load_loses_no_request() {
     assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
-    let new_build = workspace().join("target/swap-test/user_component.wasm");
-    assert!(
-        new_build.exists(),
-        "{} is missing: run `make build`",
-        new_build.display()
-    );
+    let new_build = swap_test_wasm("user_component");
     let (files, app) = start_watched_copy();
     let author = app.client.sign_up("author@example.org", "A");
     let old_version = app

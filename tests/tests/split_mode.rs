@@ -5,7 +5,7 @@
 //! is refused; and when split mode stops, nothing of it is left.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use e2e::client::Client;
 use e2e::host::{free_port, Host};
-use e2e::{process, workspace};
+use e2e::{process, swap_test_wasm, workspace};
 use serde_json::{json, Value};
 
 /// Load before and after each swap.
@@ -142,16 +142,6 @@ fn answers(client: &Client, path: &str) -> bool {
         .is_ok_and(|reply| reply.status == 200)
 }
 
-fn swap_test_build(crate_name: &str) -> PathBuf {
-    let path = workspace().join(format!("target/swap-test/{crate_name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `make build`",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that_exits() {
     let split = Split::start();
@@ -166,6 +156,20 @@ fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that
 
     let user_pid = split.pid("user-component");
     let old_board = split.pid("board-component");
+    let status = script_command("status", split.dir.path()).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    for expected in [
+        format!("pid {user_pid}"),
+        format!("pid {old_board}"),
+        "user-component/0.1.0+local".to_owned(),
+        "board-component/0.1.0+local".to_owned(),
+        "HAProxy, running".to_owned(),
+    ] {
+        assert!(
+            status.contains(&expected),
+            "`make status` lacks {expected:?}:\n{status}"
+        );
+    }
     // A crash of the board host: SIGKILL to its whole process group.
     process::signal_group(old_board, libc::SIGKILL);
     split.wait_for("board to be started again", || {
@@ -313,7 +317,7 @@ fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
     let (user_report, user_during) = swap_under_load(
         &split,
         "user-component",
-        &swap_test_build("user_component"),
+        &swap_test_wasm("user_component"),
         &done,
     );
     let user_after = split.version("/users/health");
@@ -331,7 +335,7 @@ fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
     let (board_report, board_during) = swap_under_load(
         &split,
         "board-component",
-        &swap_test_build("board_component"),
+        &swap_test_wasm("board_component"),
         &done,
     );
     assert_eq!(
