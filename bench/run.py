@@ -17,7 +17,6 @@ import pathlib
 import platform
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -30,6 +29,8 @@ import urllib.request
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import processes  # noqa: E402  (the scripts' helpers, found through the line above)
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 
@@ -105,35 +106,17 @@ class Host:
             time.sleep(0.002)
         sys.exit("the host did not answer 200 within 120 s")
 
-    def group(self):
-        """The live processes of this host's group: `spin up` and its `spin trigger http`."""
-        members = []
-        for proc in pathlib.Path("/proc").iterdir():
-            try:
-                stat = (proc / "stat").read_text()
-            except (OSError, ValueError):
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if proc.name.isdigit() and int(fields[2]) == self.process.pid and fields[0] not in "ZX":
-                members.append(proc)
-        return members
-
     def peak_rss_mb(self):
-        """Each process's peak RSS (VmHWM), summed over the group."""
+        """Each process's peak RSS (VmHWM), summed over the host's group."""
         kib = 0
-        for proc in self.group():
-            status = (proc / "status").read_text()
+        for pid in processes.group_members(self.process.pid):
+            status = pathlib.Path(f"/proc/{pid}/status").read_text()
             kib += int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
         return round(kib / 1024, 1)
 
     def stop(self):
-        """SIGTERM to the group, then waits until none of it is left (SIGKILL after 10 s)."""
-        os.killpg(self.process.pid, signal.SIGTERM)
-        deadline = time.perf_counter() + 10
-        while self.group():
-            if time.perf_counter() > deadline:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            time.sleep(0.02)
+        """Stops the host's whole group and waits until none of it is left."""
+        processes.stop_group(self.process.pid)
         self.process.wait()
         self.log.close()
 

@@ -21,12 +21,14 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+# Re-exported: split, swap and status reach them through this module.
+from processes import group_alive, stop_group  # noqa: F401
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GATEWAY_CONFIG = ROOT / "deploy/gateway/haproxy.cfg"
@@ -39,8 +41,6 @@ SERVICES = {
 SLOTS = ("blue", "green")
 # How long a new process may take to answer its health check (Spin compiles at start).
 HEALTH_TIMEOUT = 60.0
-# How long a stopped process group may take to go before it is killed.
-STOP_TIMEOUT = 10.0
 
 
 class StartFailure(Exception):
@@ -96,33 +96,6 @@ def locked(component):
     with open(state_dir() / f"{component}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def group_alive(group):
-    """Whether a process other than a zombie is left in process group `group`."""
-    for proc in pathlib.Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def stop_group(group):
-    """SIGTERM to the group, then waits until none of it is left (SIGKILL after STOP_TIMEOUT)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while group_alive(group):
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-        time.sleep(0.02)
 
 
 def keep_build(component, wasm):

@@ -209,18 +209,18 @@ fn read(raw_id: &str) -> Result<Handled, BoardError> {
         .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
     let db = store::connect()?;
     let Read { found, feed_due } = store::find_post(&db, id)?;
-    let mut posts = vec![found.ok_or(BoardError::NotFound(id))?];
-    repair_authors(&db, &mut posts);
+    let mut post = found.ok_or(BoardError::NotFound(id))?;
+    repair_authors(&db, std::slice::from_mut(&mut post));
     Ok(Handled {
-        response: respond::json(200, &PostWithAuthor::new(&posts[0])),
+        response: respond::json(200, &PostWithAuthor::new(&post)),
         feed_due,
     })
 }
 
 fn list(request: &Request) -> Result<Handled, BoardError> {
-    let author = parse_param(request, "userId", Id::parse)?;
-    let limit = parse_param(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
-    let cursor = parse_param(request, "cursor", Cursor::parse)?;
+    let author = query::parsed(request, "userId", Id::parse)?;
+    let limit = query::parsed(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
+    let cursor = query::parsed(request, "cursor", Cursor::parse)?;
     let db = store::connect()?;
     let Read {
         found: mut page,
@@ -274,19 +274,6 @@ fn log_unavailable<T>(result: Result<T, Unavailable>) -> Option<T> {
     result
         .map_err(|Unavailable(reason)| eprintln!("user service unavailable: {reason}"))
         .ok()
-}
-
-/// An optional query parameter; a present but invalid one is the client's mistake (`400`).
-fn parse_param<T>(
-    request: &Request,
-    name: &str,
-    parse: impl FnOnce(&str) -> Result<T, service_kit::body::Invalid>,
-) -> Result<Option<T>, Problem> {
-    query::param(request, name)
-        .map(|raw| {
-            parse(&raw).map_err(|invalid| Problem::bad_request(format!("`{name}` {invalid}.")))
-        })
-        .transpose()
 }
 
 fn health() -> Result<Response, BoardError> {

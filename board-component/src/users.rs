@@ -27,7 +27,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(1000);
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// What board may show about a post's author.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Author {
     pub id: i64,
     pub name: String,

@@ -223,17 +223,9 @@ fn rename(request: &Request, raw_id: &str) -> Result<Response, UserError> {
 
 /// `GET /users/changes?after=&limit=`: the feed other services replicate names from.
 fn changes(request: &Request) -> Result<Response, UserError> {
-    let bad = |name: &str, invalid: service_kit::body::Invalid| {
-        Problem::bad_request(format!("`{name}` {invalid}."))
-    };
-    let after = match query::param(request, "after") {
-        Some(raw) => parse_seq(&raw).map_err(|invalid| bad("after", invalid))?,
-        None => 0,
-    };
-    let limit = match query::param(request, "limit") {
-        Some(raw) => ChangeLimit::parse(&raw).map_err(|invalid| bad("limit", invalid))?,
-        None => ChangeLimit::DEFAULT,
-    };
+    let after = query::parsed(request, "after", parse_seq)?.unwrap_or(0);
+    let limit =
+        query::parsed(request, "limit", ChangeLimit::parse)?.unwrap_or(ChangeLimit::DEFAULT);
     let db = store::connect()?;
     let changes = store::changes(&db, after, limit)?;
     // The feed's readers are other services; one line each shows how often they pull.
@@ -261,10 +253,8 @@ fn get_one(raw_id: &str) -> Result<Response, UserError> {
 }
 
 fn list(request: &Request) -> Result<Response, UserError> {
-    let raw = query::param(request, "ids")
+    let ids = query::parsed(request, "ids", IdList::parse)?
         .ok_or_else(|| Problem::bad_request("Pass the users to look up as `?ids=1,2,3`."))?;
-    let ids =
-        IdList::parse(&raw).map_err(|invalid| Problem::bad_request(format!("`ids` {invalid}.")))?;
     let db = store::connect()?;
     let users = store::find_users(&db, &ids)?;
     let users = users.iter().map(PublicUser::from).collect();
