@@ -12,7 +12,8 @@ SOURCES = $(shell find $(1) service-kit -name '*.rs' -o -name Cargo.toml) Cargo.
 
 # Python tools the tests drive, pinned, in a local virtualenv.
 VENV := .venv
-PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3
+PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3 \
+	opentelemetry-proto==1.38.0
 
 .SECONDEXPANSION:
 .PHONY: build components devhost run split swap status tools test bench lint fmt
@@ -20,7 +21,10 @@ PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.2
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
 
-components: $(SWAP_TEST_BUILDS)
+# A first build compiles every dependency: say so before it starts, not after minutes of silence.
+components:
+	@[ -e target/wasm32-wasip1/release/user_component.wasm ] || \
+		echo "First build of the components for wasm32-wasip1: about 3 minutes on 2 cores; later builds take seconds."
 	cargo build --target wasm32-wasip1 --release $(COMPONENTS)
 
 target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
@@ -29,14 +33,17 @@ target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
 	cp target/wasm32-wasip1/release/$*_component.wasm $@
 
 devhost:
+	@[ -e $(DEVHOST) ] || \
+		echo "First build of devhost (wasmtime, natively): about 6 minutes on 2 cores; later builds take seconds."
 	cargo build --profile host -p devhost
 
 ## Serve the whole app on 127.0.0.1:3000 (one process, board reaches user by chaining).
-run: build
 ifneq ($(SPIN),)
+run: components
 	@echo "Running on Spin ($(SPIN))"
 	$(SPIN) up $(HOST_FLAGS)
 else
+run: components devhost
 	@echo "Spin is not installed: running on devhost"
 	$(DEVHOST) $(HOST_FLAGS) --watch
 endif
@@ -56,12 +63,13 @@ status:
 
 ## Every test: unit tests of each crate and the world check, then the end-to-end suites on
 ## devhost and again on Spin when it is available; fails if a process of the run is left.
-test: build tools
+test: build $(SWAP_TEST_BUILDS) tools
 	scripts/test
 
 tools: $(VENV)/.installed
 
-$(VENV)/.installed:
+# Made again when this file changes, so a new tool reaches an existing venv.
+$(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet $(PYTHON_TOOLS)
 	touch $@

@@ -5,10 +5,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use hyper::body::Body;
+use hyper::Method;
+use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry::KeyValue;
 use tokio::sync::oneshot;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -26,8 +30,8 @@ use crate::routes::{RouteMatch, Router};
 use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::{Databases, SqliteGrant};
 use crate::state::RequestState;
-use crate::variables::{AppVariables, ComponentVariables};
-use crate::{bindings, loader};
+use crate::variables::{self, AppVariables, ComponentVariables};
+use crate::{bindings, loader, telemetry};
 
 /// What to run: the `spin up` options devhost shares with Spin.
 #[derive(Debug, Clone)]
@@ -61,7 +65,7 @@ pub struct App {
     databases: Arc<Databases>,
 }
 
-/// A response ready for hyper, and whichever component produced it (for the log).
+/// A response ready for hyper.
 pub type Response = hyper::Response<HyperOutgoingBody>;
 
 impl App {
@@ -78,7 +82,7 @@ impl App {
         };
         let cwd = std::env::current_dir()?;
         let databases = Arc::new(Databases::resolve(&runtime_config, &manifest_dir, &cwd)?);
-        let variables = AppVariables::resolve(&manifest.variables, |key| std::env::var(key).ok())?;
+        let variables = AppVariables::resolve(&manifest.variables, variables::environment(&cwd))?;
         let selected = select(&manifest, &options.component_ids)?;
         let linker = linker(&engine)?;
 
@@ -177,7 +181,10 @@ impl App {
             pre,
             ..current.as_ref().clone()
         });
-        let mut trial = Store::new(&self.engine, self.request_state(&next));
+        let mut trial = Store::new(
+            &self.engine,
+            self.request_state(&next, opentelemetry::Context::new()),
+        );
         next.pre
             .instantiate_async(&mut trial)
             .await
@@ -187,25 +194,60 @@ impl App {
         Ok(())
     }
 
-    /// Serves a request from outside: route it, add Spin's headers, run the component.
+    /// Serves a request from outside: route it, open the server span, run the component.
+    /// `None` when no route matches.
     pub async fn handle_external<B>(
         self: &Arc<Self>,
-        mut request: hyper::Request<B>,
+        request: hyper::Request<B>,
         client_addr: SocketAddr,
-    ) -> Result<Option<(String, Response)>>
+    ) -> Result<Option<Response>>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<ErrorCode>,
     {
         let Some(route) = self.router.route(request.uri().path()) else {
+            let origin = Origin::Network(client_addr);
+            log_request(
+                "-",
+                request.method(),
+                request.uri().path(),
+                404,
+                Instant::now(),
+                origin,
+            );
             return Ok(None);
         };
-        let component = self
-            .component(&route.component)
-            .context("routed to a missing component")?;
-        add_spin_headers(&mut request, &route, &client_addr.to_string());
-        let response = self.invoke(&component, request).await?;
-        Ok(Some((route.component, response)))
+        let Some(component) = self.component(&route.component) else {
+            tracing::error!(component = route.component, "routed to a missing component");
+            bail!("routed to a missing component `{}`", route.component);
+        };
+        let method = request.method().to_string();
+        let server = telemetry::start(
+            &telemetry::parent_of(request.headers()),
+            format!("{method} {}", route.raw_route),
+            SpanKind::Server,
+            vec![
+                KeyValue::new("http.request.method", method),
+                KeyValue::new("url.path", request.uri().path().to_owned()),
+                KeyValue::new("http.route", route.raw_route.clone()),
+                KeyValue::new("network.peer.address", client_addr.ip().to_string()),
+            ],
+        );
+        let response = self
+            .serve(
+                &component,
+                &route,
+                request,
+                Origin::Network(client_addr),
+                &server,
+            )
+            .await;
+        let outcome = match &response {
+            Ok(response) => Ok(response.status().as_u16()),
+            Err(error) => Err(format!("{error:#}")),
+        };
+        telemetry::finish(&server, outcome);
+        response.map(Some)
     }
 
     /// Serves a service-chaining request in process, as Spin does for `*.spin.internal`.
@@ -224,27 +266,52 @@ impl App {
         // Spin drops a chaining Host header, so the callee sees `localhost` in its full URL.
         request.headers_mut().remove(hyper::header::HOST);
         let route = RouteMatch::chained(component_id, request.uri().path());
-        add_spin_headers(&mut request, &route, "0.0.0.0:0");
-        let started = std::time::Instant::now();
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        match self.invoke(&component, request).await {
-            Ok(response) => {
-                crate::server::log_request(
-                    component_id,
-                    &method,
-                    &path,
-                    response.status(),
-                    started,
-                    true,
-                );
-                Ok(response)
-            }
+        // As in Spin, a chained call has no server span: the caller's client span is its parent.
+        let parent = telemetry::parent_of(request.headers());
+        self.serve(&component, &route, request, Origin::Chained, &parent)
+            .await
+            .map_err(|error| ErrorCode::InternalError(Some(error.to_string())))
+    }
+
+    /// Where every request ends up, whatever its origin: Spin's headers, the span of the
+    /// component's execution, the run, and one log line.
+    async fn serve<B>(
+        self: &Arc<Self>,
+        component: &ServedComponent,
+        route: &RouteMatch,
+        mut request: hyper::Request<B>,
+        origin: Origin,
+        parent: &opentelemetry::Context,
+    ) -> Result<Response>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<ErrorCode>,
+    {
+        let started = Instant::now();
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        add_spin_headers(&mut request, route, &origin.client_addr());
+        let execution = telemetry::start(
+            parent,
+            format!("execute_wasm_component {}", component.id),
+            SpanKind::Internal,
+            Vec::new(),
+        );
+        let response = self.invoke(component, request, execution).await;
+        match &response {
+            Ok(response) => log_request(
+                &component.id,
+                &method,
+                &path,
+                response.status().as_u16(),
+                started,
+                origin,
+            ),
             Err(error) => {
-                tracing::error!(component_id, "chained request failed: {error:#}");
-                Err(ErrorCode::InternalError(Some(error.to_string())))
+                tracing::error!(component = component.id, %method, path, "request failed: {error:#}");
+                log_request(&component.id, &method, &path, 500, started, origin);
             }
         }
+        response
     }
 
     /// Runs one request on a fresh instance of `component`.
@@ -252,12 +319,16 @@ impl App {
         self: &Arc<Self>,
         component: &ServedComponent,
         request: hyper::Request<B>,
+        execution: opentelemetry::Context,
     ) -> Result<Response>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<ErrorCode>,
     {
-        let mut store = Store::new(&self.engine, self.request_state(component));
+        let mut store = Store::new(
+            &self.engine,
+            self.request_state(component, execution.clone()),
+        );
         let (sender, receiver) = oneshot::channel();
         let request = store
             .data_mut()
@@ -266,12 +337,15 @@ impl App {
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         let pre = component.pre.clone();
         // The guest runs in its own task: it may keep streaming the body after the head is sent.
+        // Its span ends with it, after any work it does once the response is sent.
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
+            let ran = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, request, outparam)
-                .await
+                .await;
+            execution.span().end();
+            ran
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
@@ -287,7 +361,11 @@ impl App {
 
 impl App {
     /// A fresh store state for one request to `component`, with exactly its grants.
-    fn request_state(self: &Arc<Self>, component: &ServedComponent) -> RequestState {
+    fn request_state(
+        self: &Arc<Self>,
+        component: &ServedComponent,
+        trace: opentelemetry::Context,
+    ) -> RequestState {
         RequestState {
             wasi: WasiCtx::builder()
                 .stdout(component.output.clone())
@@ -300,9 +378,48 @@ impl App {
             outbound: Outbound {
                 allowed: component.allowed_hosts.clone(),
                 app: Arc::downgrade(self),
+                trace,
             },
         }
     }
+}
+
+/// Whether a request came over the network, and from where, or from another component.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Network(SocketAddr),
+    Chained,
+}
+
+impl Origin {
+    /// What the component is told in `spin-client-addr`; Spin says `0.0.0.0:0` when chained.
+    fn client_addr(self) -> String {
+        match self {
+            Origin::Network(addr) => addr.to_string(),
+            Origin::Chained => "0.0.0.0:0".to_owned(),
+        }
+    }
+}
+
+/// One line per request, its facts as fields: who served it, what it was, how it ended, how
+/// long it took.
+fn log_request(
+    component: &str,
+    method: &Method,
+    path: &str,
+    status: u16,
+    started: Instant,
+    origin: Origin,
+) {
+    tracing::info!(
+        component,
+        %method,
+        path,
+        status,
+        micros = started.elapsed().as_micros() as u64,
+        chained = matches!(origin, Origin::Chained),
+        "request"
+    );
 }
 
 /// Which components run: all, or those named by `--component-id`.

@@ -13,6 +13,7 @@ pub mod server;
 pub mod sqlite;
 mod state;
 pub mod swap;
+pub mod telemetry;
 pub mod variables;
 pub mod world;
 

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use devhost::app::{App, AppOptions};
 use devhost::runtime_config::Location;
-use devhost::{server, swap};
+use devhost::{server, swap, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,7 +25,7 @@ struct Cli {
     #[arg(long, env = "RUNTIME_CONFIG_FILE")]
     runtime_config_file: Option<PathBuf>,
     /// The address to serve on.
-    #[arg(long, default_value = "127.0.0.1:3000")]
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// Run only these components (repeatable), as `spin up --component-id`.
     #[arg(long = "component-id")]
@@ -39,19 +39,23 @@ struct Cli {
     /// Swap a component in place when its `.wasm` changes (devhost only; Spin has no such flag).
     #[arg(long)]
     watch: bool,
+    /// devhost's own log: lines for people, or one JSON object per event for a log collector.
+    #[arg(long, env = "DEVHOST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let exporter = telemetry::init().context("cannot start the trace exporter")?;
+    let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
     let options = AppOptions {
         manifest: cli.manifest,
         runtime_config: cli.runtime_config_file,
@@ -72,7 +76,26 @@ async fn main() -> Result<()> {
         println!("Watching component sources; a new build is swapped in place");
         tokio::spawn(swap::watch(app.clone()));
     }
-    server::serve(app, listener).await
+    server::serve(app, listener, shutdown).await?;
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Text => subscriber
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => subscriber.json().flatten_event(true).init(),
+    }
 }
 
 /// `$XDG_CACHE_HOME/devhost`, or `~/.cache/devhost`.

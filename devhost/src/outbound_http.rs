@@ -6,14 +6,17 @@
 use std::sync::{Arc, Weak};
 
 use anyhow::{bail, Context, Result};
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{
     HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig,
 };
-use wasmtime_wasi_http::p2::{default_send_request, HttpResult, WasiHttpHooks};
+use wasmtime_wasi_http::p2::{default_send_request_handler, HttpResult, WasiHttpHooks};
 
 use crate::app::App;
+use crate::telemetry;
 use crate::variables::AppVariables;
 
 /// The host suffix that marks a service-chaining request.
@@ -151,18 +154,20 @@ pub fn check_selected_chaining(
     Ok(())
 }
 
-/// The `wasi:http` hooks of one request's store: the policy of the calling component and a
-/// way back into the app for chained calls.
+/// The `wasi:http` hooks of one request's store: the policy of the calling component, a way
+/// back into the app for chained calls, and the trace the calls belong to.
 pub struct Outbound {
     pub allowed: Arc<AllowedHosts>,
     /// Weak: a store must not keep the app alive.
     pub app: Weak<App>,
+    /// The span of the calling component's execution: each call is a child of it.
+    pub trace: opentelemetry::Context,
 }
 
 impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        request: hyper::Request<HyperOutgoingBody>,
+        mut request: hyper::Request<HyperOutgoingBody>,
         config: OutgoingRequestConfig,
     ) -> HttpResult<HostFutureIncomingResponse> {
         if !self.allowed.allows(request.uri()) {
@@ -171,22 +176,42 @@ impl WasiHttpHooks for Outbound {
                 ErrorCode::HttpRequestDenied,
             ))));
         }
-        let target = request
+        let call = telemetry::start(
+            &self.trace,
+            request.method().to_string(),
+            SpanKind::Client,
+            vec![
+                KeyValue::new("http.request.method", request.method().to_string()),
+                KeyValue::new("url.full", request.uri().to_string()),
+            ],
+        );
+        telemetry::propagate(&call, request.headers_mut());
+        let chained_to = request
             .uri()
             .host()
             .and_then(chaining_target)
-            .map(str::to_owned);
-        let (Some(target), Some(app)) = (target, self.app.upgrade()) else {
-            return Ok(default_send_request(request, config));
-        };
-        let between_bytes_timeout = config.between_bytes_timeout;
+            .map(str::to_owned)
+            .zip(self.app.upgrade());
         let handle = wasmtime_wasi::runtime::spawn(async move {
-            let response = app.handle_chained(&target, request).await;
-            Ok(response.map(|resp| IncomingResponse {
-                resp,
-                worker: None,
-                between_bytes_timeout,
-            }))
+            let response = match chained_to {
+                Some((target, app)) => {
+                    let between_bytes_timeout = config.between_bytes_timeout;
+                    app.handle_chained(&target, request)
+                        .await
+                        .map(|resp| IncomingResponse {
+                            resp,
+                            worker: None,
+                            between_bytes_timeout,
+                        })
+                }
+                None => default_send_request_handler(request, config).await,
+            };
+            let outcome = match &response {
+                Ok(incoming) => Ok(incoming.resp.status().as_u16()),
+                Err(code) => Err(format!("{code:?}")),
+            };
+            telemetry::finish(&call, outcome);
+            Ok(response)
         });
         Ok(HostFutureIncomingResponse::pending(handle))
     }

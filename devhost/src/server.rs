@@ -1,42 +1,94 @@
-//! The HTTP front door: accepts connections, hands each request to the app, and logs one line
-//! per request.
+//! The HTTP front door: accepts connections and hands each request to the app; on the
+//! shutdown signal it stops accepting and lets the requests in flight finish.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::{App, Response};
 
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
+/// How long requests in flight may take to finish once shutdown starts. Kubernetes waits 30 s
+/// before it kills a pod; this leaves room for the exit.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// After a failed `accept` (say, out of file descriptors), a pause before the next, so the
+/// loop does not spin while the cause lasts.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves until `shutdown` completes, then drains. `Ok` whether or not every request finished
+/// within `DRAIN_TIMEOUT`; the log says which.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let connections = GracefulShutdown::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, client_addr) = listener.accept().await?;
+        let (stream, client_addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("accept failed, serving on: {error}");
+                    tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         // Small JSON requests and answers: send each segment at once.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(answer(&app, request, client_addr).await) }
+        });
+        let connection = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(answer(&app, request, client_addr).await) }
-            });
-            if let Err(error) = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(error) = connection.await {
                 tracing::debug!(%client_addr, "connection ended: {error}");
             }
         });
     }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; waiting for requests in flight");
+    match tokio::time::timeout(DRAIN_TIMEOUT, connections.shutdown()).await {
+        Ok(()) => tracing::info!("every request finished"),
+        Err(_) => tracing::warn!(
+            "requests still running after {}s are cut off",
+            DRAIN_TIMEOUT.as_secs()
+        ),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM (what Kubernetes and the gateway swap send) or SIGINT (Ctrl-C). The
+/// handlers are installed now, so a signal that comes before serving starts is not lost.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
 
 /// Paths Spin answers itself, before any route (crates/trigger-http/src/server.rs).
@@ -47,62 +99,19 @@ async fn answer(
     request: hyper::Request<hyper::body::Incoming>,
     client_addr: SocketAddr,
 ) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+    if let Some(well_known) = request.uri().path().strip_prefix(WELL_KNOWN_PREFIX) {
         return match well_known {
             "health" => plain(StatusCode::OK, "OK"),
             _ => plain(StatusCode::NOT_FOUND, ""),
         };
     }
     match app.handle_external(request, client_addr).await {
-        Ok(Some((component, response))) => {
-            log_request(
-                &component,
-                &method,
-                &path,
-                response.status(),
-                started,
-                false,
-            );
-            response
-        }
-        Ok(None) => {
-            log_request("-", &method, &path, StatusCode::NOT_FOUND, started, false);
-            // Spin's 404 for an unrouted path has an empty body.
-            plain(StatusCode::NOT_FOUND, "")
-        }
-        Err(error) => {
-            tracing::error!(%method, path, "request failed: {error:#}");
-            log_request(
-                "-",
-                &method,
-                &path,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                started,
-                false,
-            );
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
+        Ok(Some(response)) => response,
+        // Spin's 404 for an unrouted path has an empty body.
+        Ok(None) => plain(StatusCode::NOT_FOUND, ""),
+        // The app has logged why, with the request's facts.
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
-}
-
-/// One line per request: who served it, what it was, how it ended, how long it took.
-pub fn log_request(
-    component: &str,
-    method: &Method,
-    path: &str,
-    status: StatusCode,
-    started: Instant,
-    chained: bool,
-) {
-    let micros = started.elapsed().as_micros();
-    let via = if chained { " (chained)" } else { "" };
-    tracing::info!(
-        "{component}: {method} {path} -> {} in {micros}µs{via}",
-        status.as_u16()
-    );
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response {

@@ -1,9 +1,11 @@
 //! Application variables and `fermyon:spin/variables@2.0.0`. As in Spin: an application
-//! variable comes from `SPIN_VARIABLE_<NAME>` or its manifest default; a component sees only
+//! variable comes from `SPIN_VARIABLE_<NAME>` (in the environment, else in a `.env` file in the
+//! working directory: crates/variables-env) or its manifest default; a component sees only
 //! the variables listed under its own `[component.X.variables]`, whose values are templates
 //! over the application variables.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -14,6 +16,17 @@ use crate::state::RequestState;
 
 /// The environment prefix Spin's environment-variable provider reads.
 const ENV_PREFIX: &str = "SPIN_VARIABLE_";
+
+/// What Spin's environment provider sees: the process environment first, then the `.env` file
+/// in `dir`. A missing or unreadable file adds nothing, as in Spin.
+pub fn environment(dir: &Path) -> impl Fn(&str) -> Option<String> {
+    let dotenv: HashMap<String, String> = dotenvy::from_path_iter(dir.join(".env"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .collect();
+    move |key| std::env::var(key).ok().or_else(|| dotenv.get(key).cloned())
+}
 
 /// The application variables, resolved once at start-up.
 #[derive(Debug, Default)]

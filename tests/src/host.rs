@@ -7,7 +7,7 @@ use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -57,12 +57,15 @@ impl Host {
             .arg(&spec.manifest)
             .arg("--runtime-config-file")
             .arg(&spec.runtime_config)
-            .arg("--listen")
-            .arg(addr.to_string())
             .current_dir(dir)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .process_group(0);
+        if spec.listen_via_env {
+            command.env("SPIN_HTTP_LISTEN_ADDR", addr.to_string());
+        } else {
+            command.arg("--listen").arg(addr.to_string());
+        }
         for id in &spec.component_ids {
             command.arg("--component-id").arg(id);
         }
@@ -104,6 +107,8 @@ pub struct AppSpec {
     pub dir: Option<PathBuf>,
     /// A fixed address; a free port when `None`.
     pub listen: Option<SocketAddr>,
+    /// Give the address in `SPIN_HTTP_LISTEN_ADDR` instead of `--listen`.
+    pub listen_via_env: bool,
     /// Host-specific flags, e.g. devhost's `--watch`.
     pub extra_args: Vec<String>,
 }
@@ -117,6 +122,7 @@ impl Default for AppSpec {
             env: Vec::new(),
             dir: None,
             listen: None,
+            listen_via_env: false,
             extra_args: Vec::new(),
         }
     }
@@ -205,18 +211,28 @@ impl RunningApp {
         self.end(libc::SIGTERM);
     }
 
+    /// Sends `signal` to the host's process group as `stop` does; returns how the host exited.
+    pub fn stop_with(&mut self, signal: libc::c_int) -> ExitStatus {
+        self.end(signal).expect("the host was running")
+    }
+
     /// Crashes the host: SIGKILL to its whole process group, no chance to flush or clean up.
     /// Returns once every process of it is gone and the port refuses connections.
     pub fn kill(&mut self) {
         self.end(libc::SIGKILL);
     }
 
-    fn end(&mut self, signal: libc::c_int) {
-        if let Some(mut child) = self.child.take() {
-            process::signal_group(child.id(), signal);
-            let _ = child.wait();
-            process::wait_until_gone(child.id(), self.addr);
-        }
+    fn end(&mut self, signal: libc::c_int) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        process::signal_group(child.id(), signal);
+        let status = child.wait().expect("wait for the host");
+        process::wait_until_gone(child.id(), self.addr);
+        Some(status)
+    }
+
+    /// The host's process id, which is also its process group's.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Starts the same app again, same directory and address, after `stop` or `kill`.

@@ -37,6 +37,72 @@ fn each_component_has_its_own_build_of_its_own_crate() {
     }
 }
 
+/// The files a component's build reads: the sources cargo's dep-info lists for its last build,
+/// inside this workspace, and the manifests, lock file and toolchain file that steer it.
+fn build_inputs(id: &str) -> Vec<std::path::PathBuf> {
+    let crate_name = id.replace('-', "_");
+    let dep_info = workspace().join(format!("target/wasm32-wasip1/release/{crate_name}.d"));
+    let dep_info = std::fs::read_to_string(&dep_info).unwrap();
+    let (_, sources) = dep_info.split_once(": ").unwrap();
+    let mut inputs: Vec<_> = sources
+        .split_whitespace()
+        .map(std::path::PathBuf::from)
+        .filter(|path| {
+            path.starts_with(workspace()) && !path.starts_with(workspace().join("target"))
+        })
+        .collect();
+    assert!(inputs
+        .iter()
+        .any(|path| path.starts_with(workspace().join(id))));
+    for manifest in [
+        format!("{id}/Cargo.toml"),
+        "service-kit/Cargo.toml".into(),
+        "Cargo.toml".into(),
+        "Cargo.lock".into(),
+        "rust-toolchain.toml".into(),
+    ] {
+        inputs.push(workspace().join(manifest));
+    }
+    inputs
+}
+
+#[test]
+fn each_component_watches_every_file_its_build_reads() {
+    let manifest = manifest();
+    for id in ["user-component", "board-component"] {
+        let build = &manifest["component"][id]["build"];
+        let workdir = workspace().join(build["workdir"].as_str().unwrap());
+        let mut watched = globset::GlobSetBuilder::new();
+        for glob in build["watch"].as_array().unwrap() {
+            // Spin resolves watch globs against the build's workdir.
+            let pattern = without_dot_dot(&workdir.join(glob.as_str().unwrap()));
+            watched.add(globset::Glob::new(pattern.to_str().unwrap()).unwrap());
+        }
+        let watched = watched.build().unwrap();
+        for input in build_inputs(id) {
+            assert!(
+                watched.is_match(&input),
+                "{id}: a change to {} rebuilds it but `watch` misses it",
+                input.display()
+            );
+        }
+    }
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system (the pattern has `*` in it).
+fn without_dot_dot(path: &std::path::Path) -> std::path::PathBuf {
+    let mut normal = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
 fn modified(path: &std::path::Path) -> std::time::SystemTime {
     std::fs::metadata(path).unwrap().modified().unwrap()
 }

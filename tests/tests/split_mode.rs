@@ -4,147 +4,23 @@
 //! build replaces one service under load without failing a request; a build that cannot start
 //! is refused; and when split mode stops, nothing of it is left.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::client::Client;
-use e2e::host::{free_port, Host};
-use e2e::{process, swap_test_wasm, workspace};
+use e2e::split::{self, SplitScript};
+use e2e::{process, swap_test_wasm};
 use serde_json::{json, Value};
 
 /// Load before and after each swap.
 const PHASE: Duration = Duration::from_secs(3);
 
-/// `scripts/split` running in a fresh directory on a free gateway port, on this run's host.
-struct Split {
-    script: Child,
-    dir: tempfile::TempDir,
-    gateway: Client,
-}
-
-impl Split {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let gateway_addr = free_port();
-        let log = std::fs::File::create(dir.path().join("split.log")).unwrap();
-        let script = script_command("split", dir.path())
-            .env("GATEWAY_ADDR", gateway_addr.to_string())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let split = Self {
-            script,
-            dir,
-            gateway: Client::new(&format!("http://{gateway_addr}")),
-        };
-        split.wait_for("both services through the gateway", || {
-            answers(&split.gateway, "/users/health") && answers(&split.gateway, "/boards/health")
-        });
-        split
-    }
-
-    fn state(&self, name: &str) -> Value {
-        let path = self.dir.path().join(format!(".spin/split/{name}.json"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    fn pid(&self, component: &str) -> u32 {
-        self.state(component)["pid"].as_u64().unwrap() as u32
-    }
-
-    fn version(&self, path: &str) -> String {
-        let reply = self.gateway.get(path);
-        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
-        reply.header("x-service-version").unwrap().to_owned()
-    }
-
-    fn swap(&self, component: &str, wasm: &Path) -> Output {
-        script_command("swap", self.dir.path())
-            .arg(component)
-            .arg("--wasm")
-            .arg(wasm)
-            .output()
-            .unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("split.log")).unwrap_or_default()
-    }
-
-    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !ready() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the script as Ctrl-C would and asserts nothing of split mode is left: no process
-    /// in the gateway's or the services' groups, and the gateway refuses connections.
-    fn stop(mut self) {
-        let groups: Vec<u32> = ["gateway", "user-component", "board-component"]
-            .iter()
-            .map(|name| self.state(name)["pid"].as_u64().unwrap() as u32)
-            .collect();
-        process::signal_group(self.script.id(), libc::SIGTERM);
-        assert!(self.script.wait().unwrap().success(), "{}", self.log());
-        for group in groups {
-            assert_eq!(
-                process::group_members(group),
-                Vec::<u32>::new(),
-                "{}",
-                self.log()
-            );
-        }
-        assert!(self
-            .gateway
-            .try_send("GET", "/users/health", None, b"")
-            .is_err());
-    }
-}
-
-impl Drop for Split {
-    fn drop(&mut self) {
-        process::signal_group(self.script.id(), libc::SIGTERM);
-        let _ = self.script.wait();
-    }
-}
-
-/// `scripts/<name>` on this run's host, with split mode's state in `dir`.
-fn script_command(name: &str, dir: &Path) -> Command {
-    let host = if Host::detect().is_spin() {
-        "spin"
-    } else {
-        "devhost"
-    };
-    let mut command = Command::new(workspace().join("scripts").join(name));
-    command
-        .env("APP_HOST", host)
-        .env("SPLIT_DIR", dir)
-        .stdin(Stdio::null());
-    command
-}
-
-fn answers(client: &Client, path: &str) -> bool {
-    client
-        .try_send("GET", path, None, b"")
-        .is_ok_and(|reply| reply.status == 200)
-}
-
 #[test]
 fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that_exits() {
-    let split = Split::start();
+    let split = SplitScript::start();
     let ann = split.gateway.sign_up("ann@example.org", "Ann");
     let post = split.gateway.write_post(ann, "through the gateway")["id"]
         .as_i64()
@@ -156,7 +32,9 @@ fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that
 
     let user_pid = split.pid("user-component");
     let old_board = split.pid("board-component");
-    let status = script_command("status", split.dir.path()).output().unwrap();
+    let status = split::script_command("status", split.dir.path())
+        .output()
+        .unwrap();
     let status = String::from_utf8_lossy(&status.stdout);
     for expected in [
         format!("pid {user_pid}"),
@@ -173,7 +51,8 @@ fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that
     // A crash of the board host: SIGKILL to its whole process group.
     process::signal_group(old_board, libc::SIGKILL);
     split.wait_for("board to be started again", || {
-        split.pid("board-component") != old_board && answers(&split.gateway, "/boards/health")
+        split.pid("board-component") != old_board
+            && split::answers(&split.gateway, "/boards/health")
     });
     assert_eq!(
         split.pid("user-component"),
@@ -244,7 +123,7 @@ fn client(
 /// Swaps `component` for `wasm` while the load runs; returns the swap's own report line and how
 /// many requests were answered while it ran.
 fn swap_under_load(
-    split: &Split,
+    split: &SplitScript,
     component: &str,
     wasm: &Path,
     done: &AtomicUsize,
@@ -264,7 +143,7 @@ fn swap_under_load(
 
 #[test]
 fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
-    let split = Split::start();
+    let split = SplitScript::start();
     let author = split.gateway.sign_up("author@example.org", "A");
     let first_post = split.gateway.write_post(author, "first")["id"]
         .as_i64()
@@ -374,7 +253,7 @@ fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
 
 #[test]
 fn a_build_that_cannot_start_is_refused_and_the_old_one_keeps_serving() {
-    let split = Split::start();
+    let split = SplitScript::start();
     let files = tempfile::tempdir().unwrap();
     let not_wasm = files.path().join("not-wasm.wasm");
     std::fs::write(&not_wasm, b"this is not wasm").unwrap();
