@@ -219,6 +219,25 @@ def load(host, path, script, concurrencies, warmup, seconds):
     return rows
 
 
+def signup_memory(name, command, concurrencies, seconds):
+    """Peak RSS of a fresh host's group while sign-ups run at each concurrency: what a burst of
+    sign-ups costs in memory (each Argon2id hash holds its `m` in the instance's memory), and
+    the MB per further concurrent sign-up that deploy limits are sized from."""
+    peaks = {}
+    for concurrency in concurrencies:
+        with tempfile.TemporaryDirectory() as workdir:
+            host = Host(name, command, ROOT / "spin.toml", ROOT / "runtime-config.toml",
+                        pathlib.Path(workdir), ready_path="/users/health")
+            idle = host.peak_rss_mb()
+            wrk(host.base + "/users", concurrency, seconds, "post_users.lua")
+            peaks[concurrency] = {"idle_mb": idle, "peak_mb": host.peak_rss_mb()}
+            host.stop()
+    # The steepest rise over the lowest concurrency: a pod must survive the worst of them.
+    low = min(peaks)
+    slopes = [(peaks[c]["peak_mb"] - peaks[low]["peak_mb"]) / (c - low) for c in peaks if c > low]
+    return {"by_concurrency": peaks, "mb_per_concurrent_sign_up": round(max(slopes), 2) if slopes else None}
+
+
 def machine():
     model = "unknown"
     for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
@@ -252,11 +271,16 @@ def host_markdown(result):
             lines.append(f"| {endpoint['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
                          f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | {row['of_ceiling']:.2f} |")
     startup_figures, footprint, argon2 = result["startup"], result["footprint"], result["argon2"]
+    memory = result["signup_memory"]
+    peaks = ", ".join(f"{c}: {m['peak_mb']} MB" for c, m in memory["by_concurrency"].items())
     lines += ["",
               f"Start-up to first 200 (median of {startup_figures['runs']}): cold {startup_figures['cold_ms']} ms, "
               f"warm {startup_figures['warm_ms']} ms.",
               f"Peak RSS of the host's process group under the load above: {footprint['peak_rss_mb']} MB "
               f"(ceiling host: {footprint['ceiling_peak_rss_mb']} MB).",
+              f"Sign-ups alone on a fresh host, peak RSS by concurrency: {peaks} "
+              f"(idle {next(iter(memory['by_concurrency'].values()))['idle_mb']} MB): "
+              f"{memory['mb_per_concurrent_sign_up']} MB per further concurrent sign-up.",
               "Component sizes: " + ", ".join(f"{k} {v} KB" for k, v in footprint["wasm_kb"].items()) + ".",
               f"Argon2id ({argon2['params']}, read from a stored sign-up hash) inside a component: "
               f"{argon2['hashes_per_second_c1']} hashes/s at concurrency 1, {argon2['hashes_per_second_c2']} at 2.",
@@ -282,6 +306,9 @@ def measure(name, command, args, concurrencies, warmup, seconds):
         peak_rss = app.peak_rss_mb()
         app.stop()
 
+    print(f"{name}: sign-up memory...", flush=True)
+    memory = signup_memory(name, command, concurrencies, seconds)
+
     with tempfile.TemporaryDirectory() as ceiling_dir:
         ceiling_dir = pathlib.Path(ceiling_dir)
         manifest, runtime_config = probe_manifest(ceiling_dir)
@@ -306,7 +333,7 @@ def measure(name, command, args, concurrencies, warmup, seconds):
     return {
         "host": name, "startup": startup_figures,
         "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
-        "argon2": argon2, "ceiling": ceiling, "endpoints": endpoints,
+        "argon2": argon2, "signup_memory": memory, "ceiling": ceiling, "endpoints": endpoints,
     }
 
 
@@ -318,6 +345,8 @@ def main():
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--hosts", help="comma-separated hosts to measure (default: every available one)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where the results go")
+    parser.add_argument("--only-signup-memory", action="store_true",
+                        help="measure sign-up memory alone and print it (for sizing deploy limits)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -329,6 +358,10 @@ def main():
     if missing:
         sys.exit(f"not available here: {', '.join(missing)} (Spin: set SPIN_BIN)")
 
+    if args.only_signup_memory:
+        for name in names:
+            print(name, json.dumps(signup_memory(name, hosts[name], concurrencies, seconds), indent=2))
+        return
     results = [measure(name, hosts[name], args, concurrencies, warmup, seconds) for name in names]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     run = {"date": date, "machine": machine(),

@@ -20,7 +20,7 @@ pub mod world;
 /// How many component instances may be alive at once. Each request holds one, a chained call
 /// a second: this covers several hundred requests in flight.
 const MAX_INSTANCES: u32 = 1000;
-/// A component's linear memory may grow to this; sign-up's Argon2id alone takes 19 MiB.
+/// A component's linear memory may grow to this; sign-up's Argon2id alone takes 7 MiB.
 const MAX_MEMORY_BYTES: usize = 256 << 20;
 
 /// Per slot, memory kept mapped between instances instead of being returned to the kernel.

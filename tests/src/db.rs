@@ -58,3 +58,12 @@ pub fn text(path: &Path, sql: &str, param: i64) -> String {
         .query_row(sql, [param], |row| row.get(0))
         .unwrap()
 }
+
+/// Replaces the database file `dir/.spin/<file>` with bytes SQLite cannot open.
+pub fn ruin(dir: &Path, file: &str) {
+    let path = dir.join(".spin").join(file);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+}

@@ -24,7 +24,7 @@ fn the_benchmark_runs_and_reports_every_figure() {
             "--warmup",
             "1",
             "--concurrency",
-            "1",
+            "1,2",
             "--startup-runs",
             "1",
             "--hosts",
@@ -59,5 +59,18 @@ fn the_benchmark_runs_and_reports_every_figure() {
     }
     assert!(result["footprint"]["peak_rss_mb"].as_f64().unwrap() > 0.0);
     assert!(result["argon2"]["hashes_per_second_c1"].as_f64().unwrap() > 0.0);
-    assert_eq!(result["argon2"]["params"], "m=19456,t=2,p=1");
+    assert_eq!(result["argon2"]["params"], "m=7168,t=5,p=1");
+    let memory = &result["signup_memory"];
+    assert!(
+        memory["mb_per_concurrent_sign_up"].as_f64().is_some(),
+        "{memory}"
+    );
+    for concurrency in ["1", "2"] {
+        assert!(
+            memory["by_concurrency"][concurrency]["peak_mb"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+    }
 }

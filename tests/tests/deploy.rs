@@ -1,11 +1,13 @@
-//! The deployment files: every YAML validates against the Kubernetes and SpinApp schemas, and
-//! each SpinApp's selective deployment (its `components` and `variables`) starts on a host and
-//! answers its own health probe, which proves it passes Spin's start-up rule for chaining.
+//! The deployment files: every YAML validates against the Kubernetes and SpinApp schemas; each
+//! SpinApp's selective deployment (its `components` and `variables`) starts on a host and
+//! answers its probes, which proves it passes Spin's start-up rule for chaining; liveness asks
+//! the host and readiness the database; the user service's memory limit covers the sign-up
+//! burst the benchmark measured.
 
 use std::process::Command;
 
 use e2e::host::{write_file, AppSpec, RunningApp};
-use e2e::workspace;
+use e2e::{db, workspace};
 use serde_yaml_ng::Value;
 
 fn validator(deploy_dir: Option<&std::path::Path>) -> std::process::Output {
@@ -110,11 +112,59 @@ fn each_spinapp_rolls_out_with_no_replica_unavailable_and_readiness_on_its_healt
             Some(health),
             "{name}"
         );
+        assert_eq!(
+            checks["liveness"]["httpGet"]["path"].as_str(),
+            Some("/.well-known/spin/health"),
+            "{name}: liveness asks the host, not the database"
+        );
     }
 }
 
+/// The user service's memory limit covers the sign-up burst the newest benchmark measured on
+/// Spin: the peak at its highest concurrency.
 #[test]
-fn each_spinapps_selection_starts_alone_and_answers_its_health_probe() {
+fn the_user_services_memory_limit_covers_the_measured_sign_up_burst() {
+    let newest = std::fs::read_dir(workspace().join("bench/results"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .filter_map(|path| {
+            let run: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let spin = run["hosts"]
+                .as_array()?
+                .iter()
+                .find(|host| host["host"] == "spin")?
+                .clone();
+            spin.get("signup_memory")?;
+            Some((run["date"].as_str()?.to_owned(), spin))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .expect("a benchmark with Spin's sign-up memory in bench/results");
+    let (date, spin) = newest;
+    let peaks = spin["signup_memory"]["by_concurrency"].as_object().unwrap();
+    let (burst, figures) = peaks
+        .iter()
+        .max_by_key(|(concurrency, _)| concurrency.parse::<u32>().unwrap())
+        .unwrap();
+    let peak_mb = figures["peak_mb"].as_f64().unwrap();
+    let user = spin_apps()
+        .into_iter()
+        .find(|app| app["spec"]["components"][0].as_str() == Some("user-component"))
+        .unwrap();
+    let limit = user["spec"]["resources"]["limits"]["memory"]
+        .as_str()
+        .unwrap();
+    let limit_mb = limit.strip_suffix("Mi").unwrap().parse::<f64>().unwrap() * 1.048_576;
+    assert!(
+        limit_mb >= peak_mb,
+        "limit {limit} ({limit_mb:.0} MB) is under the {peak_mb} MB that {burst} concurrent \
+         sign-ups took on Spin in the benchmark of {date}"
+    );
+}
+
+#[test]
+fn each_spinapps_selection_starts_alone_and_its_probes_tell_alive_from_ready() {
     for app in spin_apps() {
         let spec = &app["spec"];
         let component_ids: Vec<String> = spec["components"]
@@ -144,9 +194,19 @@ fn each_spinapps_selection_starts_alone_and_answers_its_health_probe() {
             env,
             ..AppSpec::default()
         });
-        for probe in ["readiness", "liveness"] {
-            let path = spec["checks"][probe]["httpGet"]["path"].as_str().unwrap();
-            assert_eq!(running.client.get(path).status, 200, "{probe} probe {path}");
-        }
+        let probe = |name: &str| {
+            let path = spec["checks"][name]["httpGet"]["path"].as_str().unwrap();
+            running.client.get(path).status
+        };
+        assert_eq!(probe("readiness"), 200);
+        assert_eq!(probe("liveness"), 200);
+        // A broken database: out of rotation (not ready), but alive, so not restarted.
+        let database = match spec["components"][0].as_str().unwrap() {
+            "user-component" => "users.db",
+            _ => "boards.db",
+        };
+        db::ruin(&running.dir, database);
+        assert_eq!(probe("readiness"), 503, "{}", running.log());
+        assert_eq!(probe("liveness"), 200);
     }
 }

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use e2e::client::Client;
+use e2e::db;
 use e2e::host::RunningApp;
 use e2e::split::SplitApp;
 use serde_json::json;
@@ -118,21 +119,12 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
     assert_eq!(post_count(&board.client), 1);
 }
 
-/// Replaces a database file with bytes SQLite cannot open.
-fn ruin_database(app: &RunningApp, file: &str) {
-    let path = app.dir.join(".spin").join(file);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
-}
-
 #[test]
 fn an_unusable_users_database_takes_down_only_the_user_service() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let post = app.client.write_post(ann, "t")["id"].as_i64().unwrap();
-    ruin_database(&app, "users.db");
+    db::ruin(&app.dir, "users.db");
 
     app.client.get("/users/health").problem(503);
     app.client.get(&format!("/users/{ann}")).problem(503);
@@ -165,7 +157,7 @@ fn an_unusable_boards_database_does_not_affect_sign_up() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     app.client.write_post(ann, "t")["id"].as_i64().unwrap();
-    ruin_database(&app, "boards.db");
+    db::ruin(&app.dir, "boards.db");
 
     app.client.get("/boards/health").problem(503);
     app.client.get("/boards").problem(503);

@@ -1,7 +1,8 @@
 //! Stopping and starting like a service, on the run's host: SIGTERM and SIGINT end the host with
 //! status 0; requests in flight at SIGTERM still get their answer (devhost); a failed `accept`
 //! does not stop the server (devhost); the listen address can come from `SPIN_HTTP_LISTEN_ADDR`
-//! and application variables from a `.env` file in the working directory, as in Spin.
+//! and application variables from a `.env` file in the working directory, as in Spin; devhost's
+//! own log can be JSON.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,8 @@ use e2e::host::{write_file, AppSpec, Host, RunningApp};
 
 const DEVHOST_ONLY_DRAIN: &str = "Spin 4.0.2 aborts its accept loop on SIGTERM and exits without \
      waiting for requests in flight (crates/trigger/src/cli.rs): skip this test by name on Spin";
+const DEVHOST_ONLY_LOG_FORMAT: &str =
+    "devhost's --log-format; Spin has no such option: skip this test by name on Spin";
 const DEVHOST_ONLY_ACCEPT: &str = "Spin 4.0.2 ends its server on the first failed accept \
      (crates/trigger-http/src/server.rs, serve_http): skip this test by name on Spin";
 
@@ -175,4 +178,41 @@ fn application_variables_can_come_from_a_dotenv_file() {
     let read = board.client.get(&format!("/boards/{}", post["id"]));
     assert_eq!(read.status, 200, "{}", board.log());
     assert_eq!(read.json()["author"]["name"], "Ann", "{}", board.log());
+}
+
+/// devhost's own events as JSON lines, a request's facts as fields (component output stays
+/// prefixed text: it is the component's, not devhost's).
+#[test]
+fn devhosts_log_can_be_json_with_each_requests_facts_as_fields() {
+    assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY_LOG_FORMAT}");
+    let app = RunningApp::start(AppSpec {
+        env: vec![("DEVHOST_LOG_FORMAT".into(), "json".into())],
+        ..AppSpec::default()
+    });
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    app.client.write_post(ann, "logged");
+    let log = app.log();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let request = |component: &str, method: &str, path: &str| {
+        events.iter().find(|event| {
+            event["message"] == "request"
+                && event["component"] == component
+                && event["method"] == method
+                && event["path"] == path
+        })
+    };
+    let sign_up = request("user-component", "POST", "/users").expect(&log);
+    assert_eq!(sign_up["status"], 201);
+    assert_eq!(sign_up["chained"], false);
+    assert!(sign_up["micros"].as_u64().is_some_and(|micros| micros > 0));
+    let check = request("user-component", "GET", &format!("/users/{ann}")).expect(&log);
+    assert_eq!(check["chained"], true);
+    assert_eq!(
+        request("board-component", "POST", "/boards").expect(&log)["status"],
+        201
+    );
 }
