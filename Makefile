@@ -16,13 +16,22 @@ PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.2
 	opentelemetry-proto==1.38.0
 
 .SECONDEXPANSION:
-.PHONY: build components devhost run split swap status tools test bench lint fmt
+.PHONY: build toolchain components devhost run split swap status tools test bench lint fmt
+
+# rustup installs the toolchain `rust-toolchain.toml` pins on first use, but does not add a target
+# or component the file lists to a toolchain that is already there: ask it to complete the file.
+toolchain:
+	@command -v rustup >/dev/null || exit 0; \
+	installed="$$(rustup target list --installed; rustup component list --installed)"; \
+	for part in wasm32-wasip1 rustfmt clippy; do \
+		echo "$$installed" | grep -q "^$$part" || { rustup toolchain install; break; }; \
+	done
 
 ## Build the three wasm components (the app's two and the test probe) and devhost.
 build: components devhost
 
 # A first build compiles every dependency: say so before it starts, not after minutes of silence.
-components:
+components: toolchain
 	@[ -e target/wasm32-wasip1/release/user_component.wasm ] || \
 		echo "First build of the components for wasm32-wasip1: about 3 minutes on 2 cores; later builds take seconds."
 	cargo build --target wasm32-wasip1 --release $(COMPONENTS)
@@ -32,7 +41,7 @@ target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
 	mkdir -p $(dir $@)
 	cp target/wasm32-wasip1/release/$*_component.wasm $@
 
-devhost:
+devhost: toolchain
 	@[ -e $(DEVHOST) ] || \
 		echo "First build of devhost (wasmtime, natively): about 6 minutes on 2 cores; later builds take seconds."
 	cargo build --profile host -p devhost
@@ -80,7 +89,7 @@ bench: build
 	python3 bench/run.py
 
 ## Formatting and clippy, warnings denied, on the host and on the wasm target.
-lint:
+lint: toolchain
 	cargo fmt --all --check
 	cargo clippy --profile host --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --release $(COMPONENTS) -- -D warnings
