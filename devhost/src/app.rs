@@ -1,10 +1,12 @@
 //! The running app: its components, compiled once and pre-instantiated, the router in front
 //! of them, and the per-request instantiation that serves each request with a fresh instance.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::pin::Pin;
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -14,24 +16,23 @@ use hyper::Method;
 use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::KeyValue;
 use tokio::sync::oneshot;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::WasiHttpView;
-use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::component_output::ComponentOutput;
 use crate::manifest::{Manifest, Route};
-use crate::outbound_http::{self, AllowedHosts, Outbound};
+use crate::outbound_http::{self, AllowedHosts, ChainTarget, Outbound};
 use crate::routes::{RouteMatch, Router};
 use crate::runtime_config::RuntimeConfig;
-use crate::sqlite::{Databases, SqliteGrant};
-use crate::state::RequestState;
+use crate::sqlite::{Databases, SqliteGrant, SqliteState};
+use crate::state::{self, RequestState};
 use crate::variables::{self, AppVariables, ComponentVariables};
-use crate::{bindings, loader, telemetry};
+use crate::{loader, telemetry};
 
 /// What to run: the `spin up` options devhost shares with Spin.
 #[derive(Debug, Clone)]
@@ -47,11 +48,10 @@ pub struct AppOptions {
 pub struct ServedComponent {
     pub id: String,
     pub source: PathBuf,
-    pub labels: Vec<String>,
     pre: ProxyPre<RequestState>,
     /// Where its stdout and stderr go; made once, shared by every request.
     output: ComponentOutput,
-    sqlite: SqliteGrant,
+    pub sqlite: SqliteGrant,
     variables: ComponentVariables,
     allowed_hosts: Arc<AllowedHosts>,
 }
@@ -68,8 +68,17 @@ pub struct App {
 /// A response ready for hyper.
 pub type Response = hyper::Response<HyperOutgoingBody>;
 
-impl App {
-    pub fn load(engine: Engine, options: &AppOptions) -> Result<Arc<Self>> {
+/// What the app is made of, read before anything is compiled: the manifest, where it lives,
+/// the databases and the application variables.
+struct Config {
+    manifest: Manifest,
+    manifest_dir: PathBuf,
+    databases: Arc<Databases>,
+    variables: AppVariables,
+}
+
+impl Config {
+    fn read(options: &AppOptions) -> Result<Self> {
         let manifest = Manifest::load(&options.manifest)?;
         let manifest_dir = options
             .manifest
@@ -83,49 +92,66 @@ impl App {
         let cwd = std::env::current_dir()?;
         let databases = Arc::new(Databases::resolve(&runtime_config, &manifest_dir, &cwd)?);
         let variables = AppVariables::resolve(&manifest.variables, variables::environment(&cwd))?;
-        let selected = select(&manifest, &options.component_ids)?;
-        let linker = linker(&engine)?;
+        Ok(Self {
+            manifest,
+            manifest_dir,
+            databases,
+            variables,
+        })
+    }
 
-        let mut components = BTreeMap::new();
-        for id in &selected {
-            let declared = &manifest.component[*id];
-            databases.check_labels(id, &declared.sqlite_databases)?;
-            if !options.component_ids.is_empty() {
-                outbound_http::check_selected_chaining(
+    /// Compiles one component and resolves its grants.
+    fn serve(
+        &self,
+        engine: &Engine,
+        linker: &Linker<RequestState>,
+        id: &str,
+    ) -> Result<ServedComponent> {
+        let declared = &self.manifest.component[id];
+        self.databases.prepare_files(&declared.sqlite_databases)?;
+        let source = declared.source_path(&self.manifest_dir);
+        Ok(ServedComponent {
+            id: id.to_owned(),
+            pre: prepare(engine, linker, &source).with_context(|| format!("component `{id}`"))?,
+            source,
+            output: ComponentOutput::new(id),
+            sqlite: SqliteGrant::new(self.databases.clone(), &declared.sqlite_databases),
+            variables: self.variables.for_component(&declared.variables)?,
+            allowed_hosts: Arc::new(AllowedHosts::parse(
+                &declared.allowed_outbound_hosts,
+                &self.variables,
+            )?),
+        })
+    }
+
+    /// Spin's start-up checks, every problem reported at once: labels nobody defined and, when
+    /// only some components run, chaining to one that does not.
+    fn check(&self, selected: &[&str], partial: bool) -> Result<()> {
+        let mut problems = Vec::new();
+        for id in selected {
+            let declared = &self.manifest.component[*id];
+            problems.extend(
+                self.databases
+                    .undefined_labels(id, &declared.sqlite_databases),
+            );
+            if partial {
+                problems.extend(outbound_http::unselected_chaining(
                     id,
                     &declared.allowed_outbound_hosts,
-                    &selected,
-                )?;
+                    selected,
+                ));
             }
-            databases.prepare_files(&declared.sqlite_databases)?;
-            let source = declared.source_path(&manifest_dir);
-            let served = ServedComponent {
-                id: id.to_string(),
-                pre: prepare(&engine, &linker, &source)
-                    .with_context(|| format!("component `{id}`"))?,
-                source,
-                output: ComponentOutput::new(id),
-                labels: declared.sqlite_databases.clone(),
-                sqlite: SqliteGrant {
-                    databases: databases.clone(),
-                    labels: Arc::new(
-                        declared
-                            .sqlite_databases
-                            .iter()
-                            .cloned()
-                            .collect::<HashSet<_>>(),
-                    ),
-                },
-                variables: variables.for_component(&declared.variables)?,
-                allowed_hosts: Arc::new(AllowedHosts::parse(
-                    &declared.allowed_outbound_hosts,
-                    &variables,
-                )?),
-            };
-            components.insert(id.to_string(), RwLock::new(Arc::new(served)));
         }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        bail!("the app cannot start:\n- {}", problems.join("\n- "))
+    }
 
-        let routes = manifest
+    /// The routes of the selected components.
+    fn router(&self, selected: &[&str]) -> Result<Router> {
+        let routes = self
+            .manifest
             .trigger
             .http
             .iter()
@@ -134,13 +160,27 @@ impl App {
                 Route::Path(path) => (trigger.component.as_str(), Some(path.as_str())),
                 Route::Private { .. } => (trigger.component.as_str(), None),
             });
-        let router = Router::build(routes)?;
+        Router::build(routes)
+    }
+}
+
+impl App {
+    pub fn load(engine: Engine, options: &AppOptions) -> Result<Arc<Self>> {
+        let config = Config::read(options)?;
+        let selected = select(&config.manifest, &options.component_ids)?;
+        config.check(&selected, !options.component_ids.is_empty())?;
+        let linker = state::linker(&engine)?;
+        let mut components = BTreeMap::new();
+        for id in &selected {
+            let served = config.serve(&engine, &linker, id)?;
+            components.insert(id.to_string(), RwLock::new(Arc::new(served)));
+        }
         Ok(Arc::new(Self {
+            router: config.router(&selected)?,
             engine,
             linker,
-            router,
             components,
-            databases,
+            databases: config.databases,
         }))
     }
 
@@ -251,7 +291,7 @@ impl App {
     }
 
     /// Serves a service-chaining request in process, as Spin does for `*.spin.internal`.
-    pub async fn handle_chained(
+    async fn handle_chained(
         self: &Arc<Self>,
         component_id: &str,
         mut request: hyper::Request<HyperOutgoingBody>,
@@ -366,21 +406,27 @@ impl App {
         component: &ServedComponent,
         trace: opentelemetry::Context,
     ) -> RequestState {
-        RequestState {
-            wasi: WasiCtx::builder()
-                .stdout(component.output.clone())
-                .stderr(component.output.clone())
-                .build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            sqlite: component.sqlite.clone(),
-            variables: component.variables.clone(),
-            outbound: Outbound {
-                allowed: component.allowed_hosts.clone(),
-                app: Arc::downgrade(self),
-                trace,
-            },
-        }
+        let wasi = WasiCtx::builder()
+            .stdout(component.output.clone())
+            .stderr(component.output.clone())
+            .build();
+        let chain: Weak<dyn ChainTarget> = Arc::downgrade(self) as Weak<dyn ChainTarget>;
+        RequestState::new(
+            wasi,
+            SqliteState::new(component.sqlite.clone()),
+            component.variables.clone(),
+            Outbound::new(component.allowed_hosts.clone(), chain, trace),
+        )
+    }
+}
+
+impl ChainTarget for App {
+    fn serve_chained(
+        self: Arc<Self>,
+        component_id: String,
+        request: hyper::Request<HyperOutgoingBody>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response, ErrorCode>> + Send>> {
+        Box::pin(async move { self.handle_chained(&component_id, request).await })
     }
 }
 
@@ -433,14 +479,6 @@ fn select<'a>(manifest: &'a Manifest, ids: &'a [String]) -> Result<Vec<&'a str>>
         }
     }
     Ok(ids.iter().map(String::as_str).collect())
-}
-
-fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::SpinHost::add_to_linker::<_, HasSelf<RequestState>>(&mut linker, |state| state)?;
-    Ok(linker)
 }
 
 /// Compile and pre-instantiate: the work done once per component, not once per request.

@@ -5,7 +5,4 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "users-and-boards:services/spin-host",
     imports: { default: trappable },
-    with: {
-        "fermyon:spin/sqlite.connection": crate::sqlite::Connection,
-    },
 });

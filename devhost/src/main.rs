@@ -118,7 +118,7 @@ fn print_banner(app: &App, addr: SocketAddr) {
         let Some(component) = app.component(id) else {
             continue;
         };
-        for label in &component.labels {
+        for label in component.sqlite.labels() {
             let place = match app.databases().location(label) {
                 Some(Location::File(path)) => path.display().to_string(),
                 Some(Location::Memory) => "in memory".to_owned(),

@@ -3,6 +3,8 @@
 //! `http://<component-id>.spin.internal/...` is served in process by that component
 //! (crates/trigger-http/src/outbound_http.rs).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use anyhow::{bail, Context, Result};
@@ -15,7 +17,6 @@ use wasmtime_wasi_http::p2::types::{
 };
 use wasmtime_wasi_http::p2::{default_send_request_handler, HttpResult, WasiHttpHooks};
 
-use crate::app::App;
 use crate::telemetry;
 use crate::variables::AppVariables;
 
@@ -129,39 +130,66 @@ pub fn chaining_target(host: &str) -> Option<&str> {
 }
 
 /// Spin's start-up rule when only some components run (`--component-id`): a selected
-/// component may not list a chaining host for an unselected one, nor `*.spin.internal`.
-/// Templated entries are not checked, as in Spin; that is why board finds user through the
-/// `user_service_url` variable.
-pub fn check_selected_chaining(
+/// component may not list a chaining host for an unselected one, nor `*.spin.internal`. One
+/// problem per offending entry. Templated entries are not checked, as in Spin; that is why
+/// board finds user through the `user_service_url` variable.
+pub fn unselected_chaining(
     component: &str,
     raw_entries: &[String],
     selected: &[&str],
-) -> Result<()> {
-    for entry in raw_entries.iter().filter(|entry| !entry.contains("{{")) {
-        let host = entry
-            .split_once("://")
-            .map_or(entry.as_str(), |(_, rest)| rest);
-        let host = host.split([':', '/']).next().unwrap_or_default();
-        if host == "*.spin.internal" {
-            bail!("Selected component '{component}' cannot use wildcard service chaining: allowed_outbound_hosts = [\"{entry}\"]");
-        }
-        if let Some(target) = chaining_target(host) {
-            if !selected.contains(&target) {
-                bail!("Selected component '{component}' cannot use service chaining to unselected component: allowed_outbound_hosts = [\"{entry}\"]");
+) -> Vec<String> {
+    raw_entries
+        .iter()
+        .filter(|entry| !entry.contains("{{"))
+        .filter_map(|entry| {
+            let host = entry
+                .split_once("://")
+                .map_or(entry.as_str(), |(_, rest)| rest);
+            let host = host.split([':', '/']).next().unwrap_or_default();
+            if host == "*.spin.internal" {
+                return Some(format!("Selected component '{component}' cannot use wildcard service chaining: allowed_outbound_hosts = [\"{entry}\"]"));
             }
-        }
-    }
-    Ok(())
+            let target = chaining_target(host)?;
+            (!selected.contains(&target)).then(|| format!("Selected component '{component}' cannot use service chaining to unselected component: allowed_outbound_hosts = [\"{entry}\"]"))
+        })
+        .collect()
 }
+
+/// What serves a chained request: the app, seen from here only through this trait (as Spin's
+/// outbound HTTP reaches its trigger through an interceptor).
+pub trait ChainTarget: Send + Sync {
+    /// Serves `request` with component `component_id`, in process.
+    fn serve_chained(
+        self: Arc<Self>,
+        component_id: String,
+        request: hyper::Request<HyperOutgoingBody>,
+    ) -> Pin<Box<dyn Future<Output = Result<ChainedResponse, ErrorCode>> + Send>>;
+}
+
+pub type ChainedResponse = hyper::Response<HyperOutgoingBody>;
 
 /// The `wasi:http` hooks of one request's store: the policy of the calling component, a way
 /// back into the app for chained calls, and the trace the calls belong to.
 pub struct Outbound {
-    pub allowed: Arc<AllowedHosts>,
+    allowed: Arc<AllowedHosts>,
     /// Weak: a store must not keep the app alive.
-    pub app: Weak<App>,
+    chain: Weak<dyn ChainTarget>,
     /// The span of the calling component's execution: each call is a child of it.
-    pub trace: opentelemetry::Context,
+    trace: opentelemetry::Context,
+}
+
+impl Outbound {
+    pub fn new(
+        allowed: Arc<AllowedHosts>,
+        chain: Weak<dyn ChainTarget>,
+        trace: opentelemetry::Context,
+    ) -> Self {
+        Self {
+            allowed,
+            chain,
+            trace,
+        }
+    }
 }
 
 impl WasiHttpHooks for Outbound {
@@ -191,12 +219,13 @@ impl WasiHttpHooks for Outbound {
             .host()
             .and_then(chaining_target)
             .map(str::to_owned)
-            .zip(self.app.upgrade());
+            .zip(self.chain.upgrade());
         let handle = wasmtime_wasi::runtime::spawn(async move {
             let response = match chained_to {
-                Some((target, app)) => {
+                Some((target, chain)) => {
                     let between_bytes_timeout = config.between_bytes_timeout;
-                    app.handle_chained(&target, request)
+                    chain
+                        .serve_chained(target, request)
                         .await
                         .map(|resp| IncomingResponse {
                             resp,
@@ -313,11 +342,16 @@ mod tests {
     #[test]
     fn selected_components_may_not_chain_to_unselected_ones() {
         let direct = vec!["http://user-component.spin.internal".to_owned()];
-        assert!(check_selected_chaining("board", &direct, &["board"]).is_err());
-        assert!(check_selected_chaining("board", &direct, &["board", "user-component"]).is_ok());
+        assert_eq!(unselected_chaining("board", &direct, &["board"]).len(), 1);
+        assert!(unselected_chaining("board", &direct, &["board", "user-component"]).is_empty());
         let wildcard = vec!["http://*.spin.internal".to_owned()];
-        assert!(check_selected_chaining("board", &wildcard, &["board", "user-component"]).is_err());
+        assert_eq!(
+            unselected_chaining("board", &wildcard, &["board", "user-component"]).len(),
+            1
+        );
         let templated = vec!["{{ user_service_url }}".to_owned()];
-        assert!(check_selected_chaining("board", &templated, &["board"]).is_ok());
+        assert!(unselected_chaining("board", &templated, &["board"]).is_empty());
+        let both = vec![direct[0].clone(), wildcard[0].clone()];
+        assert_eq!(unselected_chaining("board", &both, &["board"]).len(), 2);
     }
 }

@@ -9,17 +9,16 @@
 //! back to the pool only if nothing a component did could be seen by the next one: no open
 //! transaction, no attached or temporary database, no pragma that set anything.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
 use crate::runtime_config::{Location, RuntimeConfig};
-use crate::state::RequestState;
 
 /// The implicit label every Spin app has, stored beside `spin.toml`.
 const DEFAULT_LABEL: &str = "default";
@@ -27,8 +26,8 @@ const DEFAULT_LABEL: &str = "default";
 /// Idle connections kept per label; more than this many at once are closed instead.
 const MAX_IDLE_PER_LABEL: usize = 32;
 
-/// The guest's `connection` resource.
-pub struct Connection {
+/// What a guest's `connection` resource stands for: a pooled SQLite connection to one label.
+struct Connection {
     label: String,
     inner: rusqlite::Connection,
     /// Set by the authorizer when a statement changed per-connection state.
@@ -66,21 +65,19 @@ impl Databases {
         })
     }
 
-    /// Spin refuses to start when a component lists a label nobody defined.
-    pub fn check_labels<'a>(
-        &self,
-        component: &str,
-        labels: impl IntoIterator<Item = &'a String>,
-    ) -> Result<()> {
-        for label in labels {
-            if !self.locations.contains_key(label) {
-                bail!(
+    /// Spin refuses to start when a component lists a label nobody defined: one problem per
+    /// such label.
+    pub fn undefined_labels(&self, component: &str, labels: &[String]) -> Vec<String> {
+        labels
+            .iter()
+            .filter(|label| !self.locations.contains_key(*label))
+            .map(|label| {
+                format!(
                     "component `{component}` uses sqlite database `{label}`, which the runtime \
                      config does not define"
-                );
-            }
-        }
-        Ok(())
+                )
+            })
+            .collect()
     }
 
     /// Creates the folder of every file a component can open, as Spin does at start-up.
@@ -173,11 +170,23 @@ fn changes_connection_state(action: &rusqlite::hooks::AuthAction<'_>) -> bool {
 /// What one component may open: its own labels, out of the app's databases.
 #[derive(Debug, Clone)]
 pub struct SqliteGrant {
-    pub databases: Arc<Databases>,
-    pub labels: Arc<HashSet<String>>,
+    databases: Arc<Databases>,
+    labels: Arc<BTreeSet<String>>,
 }
 
 impl SqliteGrant {
+    pub fn new(databases: Arc<Databases>, labels: &[String]) -> Self {
+        Self {
+            databases,
+            labels: Arc::new(labels.iter().cloned().collect()),
+        }
+    }
+
+    /// The labels granted, in order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.labels.iter().map(String::as_str)
+    }
+
     fn open(&self, label: &str) -> Result<Connection, Error> {
         if !self.labels.contains(label) {
             return Err(Error::AccessDenied);
@@ -251,32 +260,69 @@ fn from_sql(value: rusqlite::types::ValueRef<'_>) -> Value {
     }
 }
 
-impl sqlite::Host for RequestState {}
+/// One request's SQLite capability: the component's grant and the connections it opened,
+/// which it owns; the guest holds only their numbers (as Spin's factor-sqlite does).
+#[derive(Debug)]
+pub struct SqliteState {
+    grant: SqliteGrant,
+    connections: HashMap<u32, Connection>,
+    next_rep: u32,
+}
 
-impl sqlite::HostConnection for RequestState {
-    fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        match self.sqlite.open(&database) {
-            Ok(connection) => Ok(Ok(self.table.push(connection)?)),
-            Err(error) => Ok(Err(error)),
+impl SqliteState {
+    pub fn new(grant: SqliteGrant) -> Self {
+        Self {
+            grant,
+            connections: HashMap::new(),
+            next_rep: 0,
         }
+    }
+
+    fn connection(&self, resource: &Resource<sqlite::Connection>) -> wasmtime::Result<&Connection> {
+        self.connections
+            .get(&resource.rep())
+            .ok_or_else(|| wasmtime::format_err!("no such sqlite connection"))
+    }
+}
+
+impl sqlite::Host for SqliteState {}
+
+impl sqlite::HostConnection for SqliteState {
+    fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<sqlite::Connection>, Error>> {
+        let connection = match self.grant.open(&database) {
+            Ok(connection) => connection,
+            Err(error) => return Ok(Err(error)),
+        };
+        let rep = self.next_rep;
+        self.next_rep = rep
+            .checked_add(1)
+            .ok_or_else(|| wasmtime::format_err!("too many sqlite connections"))?;
+        self.connections.insert(rep, connection);
+        Ok(Ok(Resource::new_own(rep)))
     }
 
     fn execute(
         &mut self,
-        connection: Resource<Connection>,
+        connection: Resource<sqlite::Connection>,
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let connection = &self.table.get(&connection)?.inner;
+        let connection = &self.connection(&connection)?.inner;
         // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
         Ok(tokio::task::block_in_place(|| {
             execute(connection, &statement, parameters)
         }))
     }
 
-    fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
-        let connection = self.table.delete(connection)?;
-        self.sqlite.databases.release(connection);
+    fn drop(&mut self, connection: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
+        let connection = self
+            .connections
+            .remove(&connection.rep())
+            .ok_or_else(|| wasmtime::format_err!("no such sqlite connection"))?;
+        self.grant.databases.release(connection);
         Ok(())
     }
 }
@@ -294,10 +340,11 @@ mod tests {
                 .sqlite_database
                 .insert(label.to_owned(), Database::Spin { path });
         }
-        SqliteGrant {
-            databases: Arc::new(Databases::resolve(&config, dir, dir).unwrap()),
-            labels: Arc::new(labels.iter().map(|l| l.to_string()).collect()),
-        }
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        SqliteGrant::new(
+            Arc::new(Databases::resolve(&config, dir, dir).unwrap()),
+            &labels,
+        )
     }
 
     #[test]
@@ -408,11 +455,15 @@ mod tests {
     }
 
     #[test]
-    fn an_undefined_label_in_the_manifest_stops_start_up() {
+    fn every_undefined_label_in_the_manifest_is_a_problem() {
         let dir = tempfile::tempdir().unwrap();
         let databases = grant(dir.path(), &[]).databases;
-        assert!(databases.check_labels("c", &["users".to_owned()]).is_ok());
-        assert!(databases.check_labels("c", &["ghost".to_owned()]).is_err());
-        assert!(databases.check_labels("c", &["default".to_owned()]).is_ok());
+        let labels = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(databases
+            .undefined_labels("c", &labels(&["users", "default"]))
+            .is_empty());
+        let problems = databases.undefined_labels("c", &labels(&["ghost", "users", "phantom"]));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("`ghost`") && problems[1].contains("`phantom`"));
     }
 }

@@ -1,23 +1,57 @@
 //! What one request's `Store` holds: WASI, wasi-http, and the Spin capabilities granted to the
-//! component that serves it. A fresh state per request, as in Spin: nothing leaks between
-//! requests but the files on disk.
+//! component that serves it, each in its own state. A fresh state per request, as in Spin:
+//! nothing leaks between requests but the files on disk. This is the one module that knows every
+//! capability: it links each interface to the field that implements it.
 
-use wasmtime::component::ResourceTable;
+use anyhow::Result;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::Engine;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use crate::bindings::fermyon::spin::{sqlite, variables};
 use crate::outbound_http::Outbound;
-use crate::sqlite::SqliteGrant;
+use crate::sqlite::SqliteState;
 use crate::variables::ComponentVariables;
 
 pub struct RequestState {
-    pub wasi: WasiCtx,
-    pub http: WasiHttpCtx,
-    pub table: ResourceTable,
-    pub sqlite: SqliteGrant,
-    pub variables: ComponentVariables,
-    pub outbound: Outbound,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    sqlite: SqliteState,
+    variables: ComponentVariables,
+    outbound: Outbound,
+}
+
+impl RequestState {
+    pub fn new(
+        wasi: WasiCtx,
+        sqlite: SqliteState,
+        variables: ComponentVariables,
+        outbound: Outbound,
+    ) -> Self {
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            sqlite,
+            variables,
+            outbound,
+        }
+    }
+}
+
+/// WASI, wasi-http, and each Spin interface on the state that implements it.
+pub fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
+    let mut linker = Linker::<RequestState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    sqlite::add_to_linker::<_, HasSelf<SqliteState>>(&mut linker, |state| &mut state.sqlite)?;
+    variables::add_to_linker::<_, HasSelf<ComponentVariables>>(&mut linker, |state| {
+        &mut state.variables
+    })?;
+    Ok(linker)
 }
 
 impl WasiView for RequestState {

@@ -12,7 +12,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::bindings::fermyon::spin::variables::{self, Error};
 use crate::manifest::Variable;
-use crate::state::RequestState;
 
 /// The environment prefix Spin's environment-variable provider reads.
 const ENV_PREFIX: &str = "SPIN_VARIABLE_";
@@ -114,9 +113,11 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-impl variables::Host for RequestState {
+/// One request's variables capability: `ComponentVariables` is already per component and
+/// cheap to clone, so it is the state itself.
+impl variables::Host for ComponentVariables {
     fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
-        Ok(self.variables.get(&name))
+        Ok(ComponentVariables::get(self, &name))
     }
 }
 
