@@ -243,6 +243,18 @@ fn a_label_the_runtime_config_does_not_define_stops_start_up() {
 }
 
 #[test]
+fn every_undefined_label_is_reported_at_once() {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), &["ghost".to_owned(), "phantom".to_owned()], ""),
+        runtime_config: probe_runtime_config(files.path()),
+        ..AppSpec::default()
+    };
+    let output = RunningApp::refuse_to_start(spec);
+    assert!(output.contains("ghost") && output.contains("phantom"), "{output}");
+}
+
+#[test]
 fn running_a_subset_that_chains_to_an_unselected_component_is_refused() {
     let files = tempfile::tempdir().unwrap();
     let spec = AppSpec {
