@@ -8,16 +8,6 @@ use spin_sdk::http::Request;
 
 use crate::problem::{FieldErrors, Problem};
 
-/// Why a value was refused, worded for the client: it ends up in problem+json `errors`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub &'static str);
-
-impl Display for Invalid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
 /// Bodies above this are refused before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -18,11 +18,10 @@ impl Database for spin_sdk::sqlite::Connection {
 }
 
 /// Any database failure, seen from a client, is the service being unable to answer right now.
-/// The detail stays generic: SQLite's messages describe our schema, not the client's request.
-pub fn unavailable(error: &Error) -> Problem {
-    eprintln!("database error: {error:?}");
+/// The detail stays generic: SQLite's messages describe our schema, not the client's request
+/// (the service logs the cause).
+pub fn unavailable() -> Problem {
     Problem::unavailable("The service's database cannot be reached; try again shortly.")
-        .with_header("retry-after", "1")
 }
 
 /// Proves the database answers and holds `table`: the health check of a service. The query

@@ -5,11 +5,11 @@
 
 pub mod body;
 pub mod db;
-pub mod id;
 pub mod migrate;
 pub mod problem;
 pub mod query;
 pub mod resource;
 pub mod respond;
+pub mod rules;
 
 pub use problem::Problem;

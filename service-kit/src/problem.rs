@@ -7,6 +7,10 @@ use spin_sdk::http::Response;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// How long a client should wait before retrying a `503`, in seconds: the one figure both
+/// services give, whether their database or the user service could not answer.
+pub const RETRY_AFTER_SECONDS: &str = "1";
+
 /// Field name to the messages that explain what is wrong with it.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -76,8 +80,11 @@ impl Problem {
     }
 
     /// A dependency (our own database, another service) cannot answer right now.
+    /// The service cannot answer now, through no fault of the client's; `Retry-After` says
+    /// when to try again.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(503, "unavailable", "Service unavailable", detail)
+            .with_header("retry-after", RETRY_AFTER_SECONDS)
     }
 
     /// A fault of ours, not the client's. The detail says nothing about internals.

@@ -1,7 +1,10 @@
 //! The user service's vocabulary. Each type's only constructor is `parse`, so holding one
 //! means holding a valid value; handlers never re-check.
 
-pub use service_kit::body::Invalid;
+use serde_json::{Map, Value};
+use service_kit::body::Fields;
+use service_kit::rules::{self, Invalid};
+use service_kit::Problem;
 
 /// Trimmed and lower-cased, so that `Ann@X.org ` and `ann@x.org` are the same account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,13 +17,13 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
-            return Err(Invalid("must not be empty"));
+            return Err(Invalid::new("must not be empty"));
         }
         if email.len() > Self::MAX_LEN {
-            return Err(Invalid("must be at most 254 bytes"));
+            return Err(Invalid::at_most_bytes(Self::MAX_LEN));
         }
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid("must not contain spaces or control characters"));
+            return Err(Invalid::new("must not contain spaces or control characters"));
         }
         match email.split_once('@') {
             Some((local, domain))
@@ -28,7 +31,7 @@ impl Email {
             {
                 Ok(Self(email))
             }
-            _ => Err(Invalid("must look like name@example.org")),
+            _ => Err(Invalid::new("must look like name@example.org")),
         }
     }
 
@@ -44,17 +47,7 @@ impl UserName {
     const MAX_CHARS: usize = 50;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(Invalid("must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 50 characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Invalid("must not contain control characters"));
-        }
-        Ok(Self(name.to_owned()))
+        rules::one_line(raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -72,10 +65,10 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let chars = raw.chars().count();
         if chars < Self::MIN_CHARS {
-            return Err(Invalid("must be at least 8 characters"));
+            return Err(Invalid::at_least_chars(Self::MIN_CHARS));
         }
         if chars > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 128 characters"));
+            return Err(Invalid::at_most_chars(Self::MAX_CHARS));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -91,9 +84,12 @@ pub struct UserId(i64);
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        service_kit::id::positive(raw)
-            .map(Self)
-            .ok_or(Invalid("must be a positive integer"))
+        rules::positive(raw).map(Self).ok_or(rules::NOT_POSITIVE)
+    }
+
+    /// A row id SQLite gave back: positive by the table's definition.
+    pub fn from_row(id: i64) -> Self {
+        Self(id)
     }
 
     pub fn get(self) -> i64 {
@@ -107,12 +103,10 @@ pub struct ChangeLimit(i64);
 
 impl ChangeLimit {
     pub const DEFAULT: Self = Self(100);
+    const MAX: i64 = 1000;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        service_kit::id::positive(raw)
-            .filter(|limit| *limit <= 1000)
-            .map(Self)
-            .ok_or(Invalid("must be an integer from 1 to 1000"))
+        rules::bounded(raw, Self::MAX).map(Self)
     }
 
     pub fn get(self) -> i64 {
@@ -125,7 +119,7 @@ pub fn parse_seq(raw: &str) -> Result<i64, Invalid> {
     if raw == "0" {
         return Ok(0);
     }
-    service_kit::id::positive(raw).ok_or(Invalid("must be a non-negative integer"))
+    rules::positive(raw).ok_or(Invalid::new("must be a non-negative integer"))
 }
 
 /// The `ids` of `GET /users?ids=1,2,3`: distinct, at most [`IdList::MAX`].
@@ -140,11 +134,11 @@ impl IdList {
             .split(',')
             .map(|part| UserId::parse(part.trim()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Invalid("must be a comma-separated list of positive integers"))?;
+            .map_err(|_| Invalid::new("must be a comma-separated list of positive integers"))?;
         ids.sort();
         ids.dedup();
         if ids.len() > Self::MAX {
-            return Err(Invalid("must list at most 100 ids"));
+            return Err(Invalid::at_most_listed(Self::MAX, "ids"));
         }
         Ok(Self(ids))
     }
@@ -152,6 +146,43 @@ impl IdList {
     pub fn iter(&self) -> impl Iterator<Item = UserId> + '_ {
         self.0.iter().copied()
     }
+}
+
+/// A sign-up as the client sent it, every field valid.
+pub struct SignUp {
+    pub email: Email,
+    pub name: UserName,
+    pub password: Password,
+}
+
+impl SignUp {
+    /// Every field is checked, and every problem reported at once.
+    pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
+        let mut fields = Fields::new(object, &["email", "name", "password"]);
+        let email = fields.string("email", Email::parse);
+        let name = fields.string("name", UserName::parse);
+        let password = fields.string("password", Password::parse);
+        let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+            return Err(fields.into_problem());
+        };
+        fields.finish()?;
+        Ok(Self {
+            email,
+            name,
+            password,
+        })
+    }
+}
+
+/// The body of a rename: the new name alone.
+pub fn parse_rename(object: Map<String, Value>) -> Result<UserName, Problem> {
+    let mut fields = Fields::new(object, &["name"]);
+    let name = fields.string("name", UserName::parse);
+    let Some(name) = name else {
+        return Err(fields.into_problem());
+    };
+    fields.finish()?;
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -245,5 +276,29 @@ mod tests {
         for raw in ["", "1,,2", "1,x", "0"] {
             assert!(IdList::parse(raw).is_err(), "{raw:?}");
         }
+    }
+
+    fn sign_up_body(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_valid_sign_up_body_parses_into_validated_fields() {
+        let body = sign_up_body(r#"{"email":" A@B.org","name":"Ann","password":"12345678"}"#);
+        let sign_up = SignUp::parse(body).ok().unwrap();
+        assert_eq!(sign_up.email.as_str(), "a@b.org");
+        assert_eq!(sign_up.name.as_str(), "Ann");
+    }
+
+    #[test]
+    fn an_invalid_sign_up_body_is_a_422_listing_each_field() {
+        let body = sign_up_body(r#"{"email":"x","password":"1","extra":1}"#);
+        let problem = SignUp::parse(body).err().unwrap();
+        assert_eq!(problem.status, 422);
+        let errors = problem.errors.unwrap();
+        assert_eq!(
+            errors.keys().collect::<Vec<_>>(),
+            ["email", "extra", "name", "password"]
+        );
     }
 }

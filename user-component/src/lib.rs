@@ -4,9 +4,12 @@
 
 mod credentials;
 mod domain;
+mod error;
+mod handlers;
 mod password;
 mod routes;
 mod store;
+mod views;
 
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;

@@ -41,7 +41,7 @@ pub const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub created_at: String,
@@ -77,20 +77,23 @@ pub fn insert_user(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub seq: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub name: String,
     pub changed_at: String,
 }
 
 /// The account an email belongs to and its stored hash, to check a password against.
-pub fn find_credentials(db: &impl Database, email: &Email) -> Result<Option<(i64, String)>, Error> {
+pub fn find_credentials(
+    db: &impl Database,
+    email: &Email,
+) -> Result<Option<(UserId, String)>, Error> {
     let result = db.execute(
         "SELECT id, password_hash FROM users WHERE email = ?",
         &[Value::Text(email.as_str().to_owned())],
     )?;
     let account = result.rows().next().and_then(|row| {
         Some((
-            row.get::<i64>("id")?,
+            UserId::from_row(row.get::<i64>("id")?),
             row.get::<&str>("password_hash")?.to_owned(),
         ))
     });
@@ -120,7 +123,7 @@ pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec
         .filter_map(|row| {
             Some(Change {
                 seq: row.get("seq")?,
-                user_id: row.get("user_id")?,
+                user_id: UserId::from_row(row.get("user_id")?),
                 name: row.get::<&str>("name")?.to_owned(),
                 changed_at: row.get::<&str>("changed_at")?.to_owned(),
             })
@@ -157,7 +160,7 @@ fn users(result: &QueryResult) -> Vec<User> {
         .rows()
         .filter_map(|row| {
             Some(User {
-                id: row.get("id")?,
+                id: UserId::from_row(row.get("id")?),
                 email: row.get::<&str>("email")?.to_owned(),
                 name: row.get::<&str>("name")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),
@@ -186,7 +189,7 @@ mod tests {
     fn a_new_user_gets_an_id_and_an_rfc3339_utc_timestamp() {
         let (_dir, db) = database();
         let user = sign_up(&db, "ann@example.org").unwrap();
-        assert_eq!(user.id, 1);
+        assert_eq!(user.id.get(), 1);
         assert_eq!(user.email, "ann@example.org");
         assert_eq!(user.created_at.len(), "2026-01-01T00:00:00Z".len());
         assert!(user.created_at.ends_with('Z'));
@@ -222,17 +225,21 @@ mod tests {
         let (_dir, db) = database();
         let ann = sign_up(&db, "ann@example.org").unwrap();
         let bob = sign_up(&db, "bob@example.org").unwrap();
-        let id = UserId::parse(&ann.id.to_string()).unwrap();
+        let id = ann.id;
         rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
         rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
         let all = changes(&db, 0, ChangeLimit::parse("1000").unwrap()).unwrap();
         let seen: Vec<(i64, i64, &str)> = all
             .iter()
-            .map(|c| (c.seq, c.user_id, c.name.as_str()))
+            .map(|c| (c.seq, c.user_id.get(), c.name.as_str()))
             .collect();
         assert_eq!(
             seen,
-            [(1, ann.id, "Ann"), (2, bob.id, "Ann"), (3, ann.id, "Annie")],
+            [
+                (1, ann.id.get(), "Ann"),
+                (2, bob.id.get(), "Ann"),
+                (3, ann.id.get(), "Annie")
+            ],
             "a rename to the same name is no change"
         );
         let page = changes(&db, 1, ChangeLimit::parse("1").unwrap()).unwrap();
@@ -250,7 +257,10 @@ mod tests {
         .unwrap();
         let db = service_kit::migrate::migrated_file(&path, MIGRATIONS);
         let all = changes(&db, 0, ChangeLimit::parse("10").unwrap()).unwrap();
-        let seen: Vec<(i64, &str)> = all.iter().map(|c| (c.user_id, c.name.as_str())).collect();
+        let seen: Vec<(i64, &str)> = all
+            .iter()
+            .map(|c| (c.user_id.get(), c.name.as_str()))
+            .collect();
         assert_eq!(seen, [(1, "A"), (2, "B")]);
     }
 
