@@ -1,7 +1,10 @@
 //! The board service's vocabulary. Each type's only constructor is `parse` (or `new` for
 //! numbers that arrive as JSON), so holding one means holding a valid value.
 
-pub use service_kit::body::Invalid;
+use serde_json::{Map, Value};
+use service_kit::body::Fields;
+use service_kit::rules::{self, Invalid};
+use service_kit::Problem;
 
 /// A post title: trimmed, 1 to 200 characters, on one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,17 +14,7 @@ impl Title {
     const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let title = raw.trim();
-        if title.is_empty() {
-            return Err(Invalid("must not be empty"));
-        }
-        if title.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 200 characters"));
-        }
-        if title.chars().any(char::is_control) {
-            return Err(Invalid("must not contain control characters"));
-        }
-        Ok(Self(title.to_owned()))
+        rules::one_line(raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -39,16 +32,16 @@ impl Content {
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         if raw.trim().is_empty() {
-            return Err(Invalid("must not be empty"));
+            return Err(Invalid::new("must not be empty"));
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("must be at most 20000 characters"));
+            return Err(Invalid::at_most_chars(Self::MAX_CHARS));
         }
         if raw
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
-            return Err(Invalid(
+            return Err(Invalid::new(
                 "must not contain control characters other than line breaks and tabs",
             ));
         }
@@ -60,27 +53,32 @@ impl Content {
     }
 }
 
-/// A positive integer id: of a post here, or of a user in the user service.
+/// A positive integer id: of a post here (`PostId`), or of a user in the user service
+/// (`UserId`, a post's `userId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Id(i64);
 
-impl Id {
-    const MESSAGE: Invalid = Invalid("must be a positive integer");
+pub type PostId = Id;
+pub type UserId = Id;
 
+impl Id {
     /// From a JSON number.
     pub fn new(value: i64) -> Result<Self, Invalid> {
         if value > 0 {
             Ok(Self(value))
         } else {
-            Err(Self::MESSAGE)
+            Err(rules::NOT_POSITIVE)
         }
     }
 
     /// From a path segment or a query parameter.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        service_kit::id::positive(raw)
-            .map(Self)
-            .ok_or(Self::MESSAGE)
+        rules::positive(raw).map(Self).ok_or(rules::NOT_POSITIVE)
+    }
+
+    /// An id SQLite or the user service issued: positive by their definition.
+    pub fn issued(id: i64) -> Self {
+        Self(id)
     }
 
     pub fn get(self) -> i64 {
@@ -94,13 +92,10 @@ pub struct Limit(usize);
 
 impl Limit {
     pub const DEFAULT: Limit = Limit(20);
-    const MAX: usize = 100;
+    const MAX: i64 = 100;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        match service_kit::id::positive(raw) {
-            Some(limit) if limit as u64 <= Self::MAX as u64 => Ok(Self(limit as usize)),
-            _ => Err(Invalid("must be an integer from 1 to 100")),
-        }
+        rules::bounded(raw, Self::MAX).map(|limit| Self(limit as usize))
     }
 
     pub fn get(self) -> usize {
@@ -121,7 +116,7 @@ impl Cursor {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Id::parse(raw)
             .map(Self)
-            .map_err(|_| Invalid("is not a cursor this service issued"))
+            .map_err(|_| Invalid::new("is not a cursor this service issued"))
     }
 
     pub fn last_id(self) -> Id {
@@ -130,6 +125,32 @@ impl Cursor {
 
     pub fn encode(self) -> String {
         self.0.get().to_string()
+    }
+}
+
+/// A post as the client sent it, every field valid.
+pub struct NewPost {
+    pub user_id: UserId,
+    pub title: Title,
+    pub content: Content,
+}
+
+impl NewPost {
+    /// Every field is checked, and every problem reported at once.
+    pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
+        let mut fields = Fields::new(object, &["userId", "title", "content"]);
+        let user_id = fields.integer("userId", Id::new);
+        let title = fields.string("title", Title::parse);
+        let content = fields.string("content", Content::parse);
+        let (Some(user_id), Some(title), Some(content)) = (user_id, title, content) else {
+            return Err(fields.into_problem());
+        };
+        fields.finish()?;
+        Ok(Self {
+            user_id,
+            title,
+            content,
+        })
     }
 }
 
@@ -187,5 +208,40 @@ mod tests {
         assert_eq!(Cursor::parse(&cursor.encode()).unwrap(), cursor);
         assert!(Cursor::parse("abc").is_err());
         assert!(Cursor::parse("0").is_err());
+    }
+
+    fn new_post(json: &str) -> Result<NewPost, Problem> {
+        NewPost::parse(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn a_valid_post_body_parses_into_validated_fields() {
+        let post = new_post(r#"{"userId":4,"title":" Hi ","content":"x"}"#)
+            .ok()
+            .unwrap();
+        assert_eq!((post.user_id.get(), post.title.as_str()), (4, "Hi"));
+    }
+
+    #[test]
+    fn a_user_id_that_is_not_a_positive_integer_is_a_422() {
+        for user_id in ["0", "-2", "\"4\"", "4.5", "null"] {
+            let body = format!(r#"{{"userId":{user_id},"title":"t","content":"c"}}"#);
+            let problem = new_post(&body).err().unwrap();
+            assert_eq!(problem.status, 422, "{user_id}");
+            assert!(problem.errors.unwrap().contains_key("userId"), "{user_id}");
+        }
+    }
+
+    #[test]
+    fn limits_build_their_own_messages() {
+        let long = "x".repeat(Content::MAX_CHARS + 1);
+        assert_eq!(
+            Content::parse(&long).unwrap_err().to_string(),
+            format!("must be at most {} characters", Content::MAX_CHARS)
+        );
+        assert_eq!(
+            Limit::parse("101").unwrap_err().to_string(),
+            "must be an integer from 1 to 100"
+        );
     }
 }

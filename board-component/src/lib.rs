@@ -3,10 +3,13 @@
 //! replica of its authors' names so that reads never wait for the user service.
 
 mod domain;
+mod error;
+mod handlers;
 mod replica;
 mod routes;
 mod store;
 mod users;
+mod views;
 
 use spin_sdk::http::conversions::TryFromIncomingRequest;
 use spin_sdk::http::{IncomingRequest, OutgoingResponse, Request, ResponseOutparam};
@@ -19,7 +22,7 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     let handled = match Request::try_from_incoming_request(incoming).await {
         Ok(request) => routes::handle(&request),
         Err(error) => {
-            eprintln!("unreadable request: {error:?}");
+            error::report("unreadable request", format!("{error:?}"));
             let problem = service_kit::Problem::bad_request("The request body could not be read.");
             spin_sdk::http::Response::from(problem).into()
         }
@@ -30,10 +33,10 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
     match OutgoingResponse::try_from(response) {
         Ok(outgoing) => {
             if let Err(error) = out.set_with_body(outgoing, body).await {
-                eprintln!("sending the response failed: {error:?}");
+                error::report("sending the response failed", format!("{error:?}"));
             }
         }
-        Err(error) => eprintln!("building the response failed: {error:?}"),
+        Err(error) => error::report("building the response failed", format!("{error:?}")),
     }
     if handled.feed_due {
         replica::pull_if_claimed();

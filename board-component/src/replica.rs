@@ -9,6 +9,8 @@
 
 use service_kit::db::Database;
 
+use crate::domain::UserId;
+use crate::error::report;
 use crate::store::{self, AuthorName};
 use crate::users::{self, Unavailable};
 
@@ -22,7 +24,7 @@ const MAX_PAGES_PER_PULL: usize = 10;
 /// cannot finish is logged, and the next due read tries again.
 pub fn pull_if_claimed() {
     if let Err(reason) = pull() {
-        eprintln!("author feed pull failed: {reason}");
+        report("author feed pull failed", reason);
     }
 }
 
@@ -49,7 +51,7 @@ fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), String> {
         .changes
         .iter()
         .map(|change| AuthorName {
-            id: change.user_id,
+            id: UserId::issued(change.user_id),
             name: &change.name,
         })
         .collect();

@@ -1,10 +1,10 @@
-//! The `boards` database: its schema and the named queries the routes use. Besides the posts it
+//! The `boards` database: its schema and the named queries the handlers use. Besides the posts it
 //! holds board's replica of its authors' public facts (id and name), fed by the user service's
 //! change feed, and the feed's bookmark.
 
 use service_kit::db::{Database, Error, QueryResult, Value};
 
-use crate::domain::{Content, Cursor, Id, Limit, Title};
+use crate::domain::{Content, Cursor, Limit, PostId, Title, UserId};
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "boards";
@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[&str] = &[
         next_pull_at REAL NOT NULL
     )",
     "INSERT INTO author_feed (id, last_seq, next_pull_at) VALUES (1, 0, 0)",
+    // The table holds posts and is called so; files made before keep their rows.
+    "ALTER TABLE boards RENAME TO posts",
+    "DROP INDEX boards_by_user",
+    "CREATE INDEX posts_by_user ON posts (user_id, id DESC)",
 ];
 
 /// The columns of a post as read, with its author's name from the replica (`NULL` when board
@@ -41,8 +45,8 @@ const POST_COLUMNS: &str =
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {
-    pub id: i64,
-    pub user_id: i64,
+    pub id: PostId,
+    pub user_id: UserId,
     pub title: String,
     pub content: String,
     pub created_at: String,
@@ -67,7 +71,7 @@ pub struct Read<T> {
 /// An author's public facts as board keeps them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorName<'a> {
-    pub id: i64,
+    pub id: UserId,
     pub name: &'a str,
 }
 
@@ -78,12 +82,12 @@ pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
 
 pub fn insert_post(
     db: &impl Database,
-    user_id: Id,
+    user_id: UserId,
     title: &Title,
     content: &Content,
 ) -> Result<Post, Error> {
     let result = db.execute(
-        "INSERT INTO boards (user_id, title, content) VALUES (?, ?, ?)
+        "INSERT INTO posts (user_id, title, content) VALUES (?, ?, ?)
          RETURNING id, user_id, title, content, created_at, NULL AS author_name",
         &[
             Value::Integer(user_id.get()),
@@ -97,10 +101,10 @@ pub fn insert_post(
         .ok_or_else(|| Error::Io("INSERT ... RETURNING returned no row".to_owned()))
 }
 
-pub fn find_post(db: &impl Database, id: Id) -> Result<Read<Option<Post>>, Error> {
+pub fn find_post(db: &impl Database, id: PostId) -> Result<Read<Option<Post>>, Error> {
     let result = db.execute(
         &format!(
-            "SELECT {POST_COLUMNS} FROM boards p LEFT JOIN authors a ON a.id = p.user_id
+            "SELECT {POST_COLUMNS} FROM posts p LEFT JOIN authors a ON a.id = p.user_id
              WHERE p.id = ?"
         ),
         &[Value::Integer(id.get())],
@@ -115,15 +119,15 @@ pub fn find_post(db: &impl Database, id: Id) -> Result<Read<Option<Post>>, Error
 /// cursor is the last id seen, so a page costs the same wherever it is.
 pub fn list_posts(
     db: &impl Database,
-    author: Option<Id>,
+    user_id: Option<UserId>,
     cursor: Option<Cursor>,
     limit: Limit,
 ) -> Result<Read<Page>, Error> {
     let mut conditions = Vec::new();
     let mut params = Vec::new();
-    if let Some(author) = author {
+    if let Some(user_id) = user_id {
         conditions.push("p.user_id = ?");
-        params.push(Value::Integer(author.get()));
+        params.push(Value::Integer(user_id.get()));
     }
     if let Some(cursor) = cursor {
         conditions.push("p.id < ?");
@@ -137,17 +141,14 @@ pub fn list_posts(
     // One row more than the page holds tells whether there is a next page.
     params.push(Value::Integer(limit.get() as i64 + 1));
     let sql = format!(
-        "SELECT {POST_COLUMNS} FROM boards p LEFT JOIN authors a ON a.id = p.user_id {filter}
+        "SELECT {POST_COLUMNS} FROM posts p LEFT JOIN authors a ON a.id = p.user_id {filter}
          ORDER BY p.id DESC LIMIT ?"
     );
     let result = db.execute(&sql, &params)?;
     let mut posts = posts(&result);
     let next = if posts.len() > limit.get() {
         posts.truncate(limit.get());
-        posts
-            .last()
-            .and_then(|post| Id::new(post.id).ok())
-            .map(Cursor::after)
+        posts.last().map(|post| Cursor::after(post.id))
     } else {
         None
     };
@@ -158,7 +159,7 @@ pub fn list_posts(
 }
 
 /// The name the replica holds for author `id`, if any.
-pub fn known_author_name(db: &impl Database, id: Id) -> Result<Option<String>, Error> {
+pub fn known_author_name(db: &impl Database, id: UserId) -> Result<Option<String>, Error> {
     let result = db.execute(
         "SELECT name FROM authors WHERE id = ?",
         &[Value::Integer(id.get())],
@@ -178,7 +179,7 @@ pub fn store_authors(db: &impl Database, authors: &[AuthorName]) -> Result<(), E
     }
     let json: Vec<serde_json::Value> = authors
         .iter()
-        .map(|author| serde_json::json!({ "id": author.id, "name": author.name }))
+        .map(|author| serde_json::json!({ "id": author.id.get(), "name": author.name }))
         .collect();
     // `WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.
     db.execute(
@@ -221,7 +222,7 @@ pub fn apply_feed(db: &impl Database, changes: &[AuthorName], last_seq: i64) -> 
 
 /// Proves the database answers and holds our schema.
 pub fn ping(db: &impl Database) -> Result<(), Error> {
-    service_kit::db::ping(db, "boards")
+    service_kit::db::ping(db, "posts")
 }
 
 fn posts(result: &QueryResult) -> Vec<Post> {
@@ -229,8 +230,8 @@ fn posts(result: &QueryResult) -> Vec<Post> {
         .rows()
         .filter_map(|row| {
             Some(Post {
-                id: row.get("id")?,
-                user_id: row.get("user_id")?,
+                id: PostId::issued(row.get("id")?),
+                user_id: UserId::issued(row.get("user_id")?),
                 title: row.get::<&str>("title")?.to_owned(),
                 content: row.get::<&str>("content")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),
@@ -262,39 +263,51 @@ mod tests {
     fn write(db: &rusqlite::Connection, user: i64, title: &str) -> Post {
         let title = Title::parse(title).unwrap();
         let content = Content::parse("body").unwrap();
-        insert_post(db, Id::new(user).unwrap(), &title, &content).unwrap()
+        insert_post(db, UserId::new(user).unwrap(), &title, &content).unwrap()
+    }
+
+    /// Author 7, whom `write(&db, 7, ..)` names.
+    fn ann() -> UserId {
+        UserId::new(7).unwrap()
     }
 
     fn ids(page: &Page) -> Vec<i64> {
-        page.posts.iter().map(|post| post.id).collect()
+        page.posts.iter().map(|post| post.id.get()).collect()
     }
 
     #[test]
     fn a_written_post_reads_back_the_same() {
         let (_dir, db) = database();
         let post = write(&db, 7, "Hello");
-        assert_eq!(post.user_id, 7);
+        assert_eq!(post.user_id.get(), 7);
         assert!(post.created_at.ends_with('Z'));
+        assert_eq!(find_post(&db, post.id).unwrap().found, Some(post));
         assert_eq!(
-            find_post(&db, Id::new(post.id).unwrap()).unwrap().found,
-            Some(post)
+            find_post(&db, PostId::new(99).unwrap()).unwrap().found,
+            None
         );
-        assert_eq!(find_post(&db, Id::new(99).unwrap()).unwrap().found, None);
     }
 
     #[test]
     fn a_post_reads_with_its_authors_name_once_board_knows_it() {
         let (_dir, db) = database();
-        let post = Id::new(write(&db, 7, "Hello").id).unwrap();
+        let post = write(&db, 7, "Hello").id;
         assert_eq!(
             find_post(&db, post).unwrap().found.unwrap().author_name,
             None
         );
-        store_authors(&db, &[AuthorName { id: 7, name: "Ann" }]).unwrap();
         store_authors(
             &db,
             &[AuthorName {
-                id: 7,
+                id: ann(),
+                name: "Ann",
+            }],
+        )
+        .unwrap();
+        store_authors(
+            &db,
+            &[AuthorName {
+                id: ann(),
                 name: "Annie",
             }],
         )
@@ -320,9 +333,12 @@ mod tests {
                 .feed_due
         );
         let changes = [
-            AuthorName { id: 7, name: "Ann" },
             AuthorName {
-                id: 7,
+                id: ann(),
+                name: "Ann",
+            },
+            AuthorName {
+                id: ann(),
                 name: "Annie",
             },
         ];
@@ -346,6 +362,32 @@ mod tests {
             None,
             "still claimed for 60 s"
         );
+    }
+
+    #[test]
+    fn a_file_from_before_the_rename_keeps_its_posts_in_the_posts_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boards.db");
+        let old = service_kit::migrate::migrated_file(&path, &MIGRATIONS[..5]);
+        old.execute(
+            "INSERT INTO boards (user_id, title, content) VALUES (7, 't', 'c')",
+            [],
+        )
+        .unwrap();
+        drop(old);
+        let db = service_kit::migrate::migrated_file(&path, MIGRATIONS);
+        let page = list_posts(&db, Some(ann()), None, Limit::DEFAULT)
+            .unwrap()
+            .found;
+        assert_eq!(ids(&page), [1]);
+        let indexes: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'posts'")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes, ["posts_by_user"]);
     }
 
     #[test]
@@ -382,7 +424,7 @@ mod tests {
         write(&db, 1, "a");
         write(&db, 2, "b");
         write(&db, 1, "c");
-        let page = list_posts(&db, Some(Id::new(1).unwrap()), None, Limit::DEFAULT)
+        let page = list_posts(&db, Some(UserId::new(1).unwrap()), None, Limit::DEFAULT)
             .unwrap()
             .found;
         assert_eq!(ids(&page), [3, 1]);

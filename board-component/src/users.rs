@@ -16,7 +16,7 @@ use wasi::http::types::{
 };
 use wasi::io::streams::StreamError;
 
-use crate::domain::Id;
+use crate::domain::UserId;
 
 /// The Spin variable holding the user service's base URL.
 const URL_VARIABLE: &str = "user_service_url";
@@ -71,7 +71,7 @@ pub fn changes(after: i64) -> Result<FeedPage, Unavailable> {
 }
 
 /// The author with `id`: `Ok(None)` when the user service says there is no such user.
-pub fn find(id: Id) -> Result<Option<Author>, Unavailable> {
+pub fn find(id: UserId) -> Result<Option<Author>, Unavailable> {
     let (status, body) = get(&format!("/users/{}", id.get()))?;
     match status {
         200 => decode(&body).map(Some),
@@ -81,7 +81,7 @@ pub fn find(id: Id) -> Result<Option<Author>, Unavailable> {
 }
 
 /// The authors among `ids` that exist, in one call, keyed by id.
-pub fn find_many(ids: &[Id]) -> Result<HashMap<i64, Author>, Unavailable> {
+pub fn find_many(ids: &[UserId]) -> Result<HashMap<i64, Author>, Unavailable> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }

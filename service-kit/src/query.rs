@@ -2,8 +2,8 @@
 
 use spin_sdk::http::Request;
 
-use crate::rules::Invalid;
 use crate::problem::Problem;
+use crate::rules::Invalid;
 
 /// The first value of `name` in the request's query string, if present.
 pub fn param(request: &Request, name: &str) -> Option<String> {
@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn a_parsed_parameter_is_absent_valid_or_a_400_naming_it() {
-        let number = |raw: &str| raw.parse::<u8>().map_err(|_| Invalid::new("must be a number"));
+        let number = |raw: &str| {
+            raw.parse::<u8>()
+                .map_err(|_| Invalid::new("must be a number"))
+        };
         let request = Request::get("/x?n=7&bad=x").build();
         assert_eq!(parsed(&request, "n", number).ok(), Some(Some(7)));
         assert_eq!(parsed(&request, "missing", number).ok(), Some(None));

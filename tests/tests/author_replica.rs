@@ -130,6 +130,7 @@ fn a_boards_database_from_before_the_replica_upgrades_in_place_and_repairs_its_a
         &boards_db,
     )
     .unwrap();
+    // Made by the code of before the replica, when the posts' table was still called `boards`.
     let posts_before = db::dump(&boards_db, "boards");
     assert_eq!(posts_before.len(), 3);
 
@@ -166,9 +167,9 @@ fn a_boards_database_from_before_the_replica_upgrades_in_place_and_repairs_its_a
     split.user.stop();
     assert_eq!(author_of(&split.board.client, 1)["name"], "Bob");
     assert_eq!(
-        db::dump(&boards_db, "boards"),
+        db::dump(&boards_db, "posts"),
         posts_before,
-        "the posts are intact"
+        "the posts are intact, in the table renamed `posts`"
     );
     assert_eq!(db::row_count(&boards_db, "authors"), 2);
 }

@@ -122,7 +122,7 @@ impl Load {
             self.users as i64 + 1
         );
         assert_eq!(
-            db::row_count(&app.dir.join(".spin/boards.db"), "boards"),
+            db::row_count(&app.dir.join(".spin/boards.db"), "posts"),
             self.posts as i64
         );
     }

@@ -231,7 +231,7 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         app.dir.join(".spin/users.db"),
         app.dir.join(".spin/boards.db"),
     );
-    let before = (db::dump(&users_db, "users"), db::dump(&boards_db, "boards"));
+    let before = (db::dump(&users_db, "users"), db::dump(&boards_db, "posts"));
 
     let corpus = corpus();
     for case in &corpus {
@@ -257,7 +257,7 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         corpus.len()
     );
 
-    let after = (db::dump(&users_db, "users"), db::dump(&boards_db, "boards"));
+    let after = (db::dump(&users_db, "users"), db::dump(&boards_db, "posts"));
     assert_eq!(before, after, "the corpus changed the databases");
     assert!(
         !app.log().contains(SECRET) && !app.log().contains("$argon2"),

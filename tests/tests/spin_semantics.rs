@@ -246,12 +246,19 @@ fn a_label_the_runtime_config_does_not_define_stops_start_up() {
 fn every_undefined_label_is_reported_at_once() {
     let files = tempfile::tempdir().unwrap();
     let spec = AppSpec {
-        manifest: probe_manifest(files.path(), &["ghost".to_owned(), "phantom".to_owned()], ""),
+        manifest: probe_manifest(
+            files.path(),
+            &["ghost".to_owned(), "phantom".to_owned()],
+            "",
+        ),
         runtime_config: probe_runtime_config(files.path()),
         ..AppSpec::default()
     };
     let output = RunningApp::refuse_to_start(spec);
-    assert!(output.contains("ghost") && output.contains("phantom"), "{output}");
+    assert!(
+        output.contains("ghost") && output.contains("phantom"),
+        "{output}"
+    );
 }
 
 #[test]

@@ -23,7 +23,9 @@ impl Email {
             return Err(Invalid::at_most_bytes(Self::MAX_LEN));
         }
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Invalid::new("must not contain spaces or control characters"));
+            return Err(Invalid::new(
+                "must not contain spaces or control characters",
+            ));
         }
         match email.split_once('@') {
             Some((local, domain))
@@ -87,8 +89,8 @@ impl UserId {
         rules::positive(raw).map(Self).ok_or(rules::NOT_POSITIVE)
     }
 
-    /// A row id SQLite gave back: positive by the table's definition.
-    pub fn from_row(id: i64) -> Self {
+    /// An id SQLite issued: positive by the table's definition.
+    pub fn issued(id: i64) -> Self {
         Self(id)
     }
 

@@ -93,7 +93,7 @@ pub fn find_credentials(
     )?;
     let account = result.rows().next().and_then(|row| {
         Some((
-            UserId::from_row(row.get::<i64>("id")?),
+            UserId::issued(row.get::<i64>("id")?),
             row.get::<&str>("password_hash")?.to_owned(),
         ))
     });
@@ -123,7 +123,7 @@ pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec
         .filter_map(|row| {
             Some(Change {
                 seq: row.get("seq")?,
-                user_id: UserId::from_row(row.get("user_id")?),
+                user_id: UserId::issued(row.get("user_id")?),
                 name: row.get::<&str>("name")?.to_owned(),
                 changed_at: row.get::<&str>("changed_at")?.to_owned(),
             })
@@ -160,7 +160,7 @@ fn users(result: &QueryResult) -> Vec<User> {
         .rows()
         .filter_map(|row| {
             Some(User {
-                id: UserId::from_row(row.get("id")?),
+                id: UserId::issued(row.get("id")?),
                 email: row.get::<&str>("email")?.to_owned(),
                 name: row.get::<&str>("name")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),

@@ -1,0 +1,108 @@
+//! Everything that can go wrong in a board request, what the client is told, and what the log
+//! keeps: the one place each is decided. Failures that do not fail a request (a read-repair or
+//! a feed pull that could not finish) are logged through `report` as well.
+
+use std::fmt::Display;
+
+use service_kit::problem::FieldErrors;
+use service_kit::{db, Problem};
+
+use crate::domain::{PostId, UserId};
+use crate::users::Unavailable;
+
+pub enum BoardError {
+    Request(Problem),
+    UnknownAuthor(UserId),
+    UserServiceDown(Unavailable),
+    NotFound(PostId),
+    Database(db::Error),
+}
+
+impl From<Problem> for BoardError {
+    fn from(problem: Problem) -> Self {
+        Self::Request(problem)
+    }
+}
+
+impl From<db::Error> for BoardError {
+    fn from(error: db::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl BoardError {
+    /// The cause of a failure of ours or of the user service, for the log; a client's mistake
+    /// is not logged.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            BoardError::UserServiceDown(Unavailable(reason)) => {
+                Some(format!("user service unavailable: {reason}"))
+            }
+            BoardError::Database(error) => Some(format!("database error: {error:?}")),
+            _ => None,
+        }
+    }
+}
+
+/// One line in the component's log: what was being done, and why it failed.
+pub fn report(context: impl Display, cause: impl Display) {
+    eprintln!("{context}: {cause}");
+}
+
+impl From<BoardError> for Problem {
+    fn from(error: BoardError) -> Self {
+        match error {
+            BoardError::Request(problem) => problem,
+            BoardError::UnknownAuthor(id) => {
+                let mut errors = FieldErrors::new();
+                errors.insert(
+                    "userId".to_owned(),
+                    vec![format!("no user {} is known to the user service", id.get())],
+                );
+                Problem::validation(errors)
+            }
+            BoardError::UserServiceDown(_) => Problem::unavailable(
+                "The user service cannot confirm the author right now; nothing was written.",
+            ),
+            BoardError::NotFound(id) => {
+                Problem::not_found(format!("There is no post {}.", id.get()))
+            }
+            BoardError::Database(_) => db::unavailable(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_author_the_user_service_does_not_know_is_a_422_on_user_id() {
+        let problem = Problem::from(BoardError::UnknownAuthor(UserId::new(9).unwrap()));
+        assert_eq!(problem.status, 422);
+        assert!(problem.errors.unwrap().contains_key("userId"));
+    }
+
+    #[test]
+    fn an_unreachable_user_service_is_a_503_with_retry_after_and_a_logged_cause() {
+        let error = BoardError::UserServiceDown(Unavailable("refused".into()));
+        assert!(error.cause().unwrap().contains("refused"));
+        let problem = Problem::from(error);
+        assert_eq!(problem.status, 503);
+        let retry = problem
+            .headers
+            .iter()
+            .find(|(name, _)| *name == "retry-after");
+        assert_eq!(
+            retry.map(|(_, value)| value.as_str()),
+            Some(service_kit::problem::RETRY_AFTER_SECONDS)
+        );
+    }
+
+    #[test]
+    fn a_missing_post_is_a_404_and_not_logged() {
+        let error = BoardError::NotFound(PostId::new(3).unwrap());
+        assert!(error.cause().is_none());
+        assert_eq!(Problem::from(error).status, 404);
+    }
+}

@@ -1,0 +1,127 @@
+//! One function per endpoint: read what the request says, apply the domain's rules, ask the
+//! store (and for a write, the user service), answer with a view. Reads are served from board's
+//! own database alone.
+
+use service_kit::body::json_object;
+use service_kit::{db, query, respond, Problem};
+use spin_sdk::http::{Request, Response};
+
+use crate::domain::{Cursor, Limit, NewPost, PostId, UserId};
+use crate::error::{report, BoardError};
+use crate::store::{self, AuthorName, Post, Read};
+use crate::users::{self, Author, Unavailable};
+use crate::views::{PostPage, PostView, PostWithAuthor};
+
+/// A response, and whether the author replica's feed is due for a pull once it is sent.
+pub struct Handled {
+    pub response: Response,
+    pub feed_due: bool,
+}
+
+impl From<Response> for Handled {
+    fn from(response: Response) -> Self {
+        Self {
+            response,
+            feed_due: false,
+        }
+    }
+}
+
+/// `POST /boards`. Checks the author with the user service before writing, so a post never
+/// names a user that does not exist; if the user service cannot answer, nothing is written.
+/// The check's answer is the author's public view: the replica keeps it.
+pub fn write_post(request: &Request) -> Result<Response, BoardError> {
+    let new_post = NewPost::parse(json_object(request)?)?;
+    let author = users::find(new_post.user_id)
+        .map_err(BoardError::UserServiceDown)?
+        .ok_or(BoardError::UnknownAuthor(new_post.user_id))?;
+    let db = store::connect()?;
+    // A read first: most posts are by authors whose name board already holds, and a write
+    // only to compare would queue for the write lock with every other post.
+    if store::known_author_name(&db, new_post.user_id)?.as_deref() != Some(author.name.as_str()) {
+        store::store_authors(&db, &[author_name(&author)])?;
+    }
+    let post = store::insert_post(&db, new_post.user_id, &new_post.title, &new_post.content)?;
+    Ok(respond::created(
+        &format!("/boards/{}", post.id.get()),
+        &PostView::from(&post),
+    ))
+}
+
+/// `GET /boards/{id}`.
+pub fn read_post(raw_id: &str) -> Result<Handled, BoardError> {
+    let id = PostId::parse(raw_id)
+        .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
+    let db = store::connect()?;
+    let Read { found, feed_due } = store::find_post(&db, id)?;
+    let mut post = found.ok_or(BoardError::NotFound(id))?;
+    repair_authors(&db, std::slice::from_mut(&mut post));
+    Ok(Handled {
+        response: respond::json(200, &PostWithAuthor::new(&post)),
+        feed_due,
+    })
+}
+
+/// `GET /boards?userId=&limit=&cursor=`.
+pub fn list_posts(request: &Request) -> Result<Handled, BoardError> {
+    let user_id = query::parsed(request, "userId", UserId::parse)?;
+    let limit = query::parsed(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
+    let cursor = query::parsed(request, "cursor", Cursor::parse)?;
+    let db = store::connect()?;
+    let Read {
+        found: mut page,
+        feed_due,
+    } = store::list_posts(&db, user_id, cursor, limit)?;
+    repair_authors(&db, &mut page.posts);
+    let page = PostPage {
+        boards: page.posts.iter().map(PostWithAuthor::new).collect(),
+        next_cursor: page.next.map(Cursor::encode),
+    };
+    Ok(Handled {
+        response: respond::json(200, &page),
+        feed_due,
+    })
+}
+
+/// `GET /boards/health`: the database answers and holds the schema.
+pub fn health() -> Result<Response, BoardError> {
+    let db = store::connect()?;
+    store::ping(&db)?;
+    Ok(respond::healthy())
+}
+
+/// Read-repair: authors the replica has not met yet (posts from before it existed) are looked
+/// up in one call and kept. When the user service cannot answer they stay `null`, and the page
+/// itself still loads.
+fn repair_authors(db: &impl db::Database, posts: &mut [Post]) {
+    let mut missing: Vec<UserId> = posts
+        .iter()
+        .filter(|post| post.author_name.is_none())
+        .map(|post| post.user_id)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    missing.sort();
+    missing.dedup();
+    let found = match users::find_many(&missing) {
+        Ok(found) => found,
+        Err(Unavailable(reason)) => return report("read-repair: user service unavailable", reason),
+    };
+    let names: Vec<AuthorName> = found.values().map(author_name).collect();
+    if let Err(error) = store::store_authors(db, &names) {
+        report("read-repair: storing authors failed", format!("{error:?}"));
+    }
+    for post in posts.iter_mut().filter(|post| post.author_name.is_none()) {
+        post.author_name = found
+            .get(&post.user_id.get())
+            .map(|author| author.name.clone());
+    }
+}
+
+fn author_name(author: &Author) -> AuthorName<'_> {
+    AuthorName {
+        id: UserId::issued(author.id),
+        name: &author.name,
+    }
+}

@@ -1,0 +1,63 @@
+//! What the board service's responses look like on the wire. The list's key is `boards` and a
+//! post's author id is `userId`: the API's names, kept for its clients.
+
+use serde::Serialize;
+
+use crate::store::Post;
+
+/// A post as written, without its author: the answer to `POST /boards`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostView<'a> {
+    id: i64,
+    user_id: i64,
+    title: &'a str,
+    content: &'a str,
+    created_at: &'a str,
+}
+
+impl<'a> From<&'a Post> for PostView<'a> {
+    fn from(post: &'a Post) -> Self {
+        Self {
+            id: post.id.get(),
+            user_id: post.user_id.get(),
+            title: &post.title,
+            content: &post.content,
+            created_at: &post.created_at,
+        }
+    }
+}
+
+/// A post as read: `author` is `null` only when board has not met the author and the user
+/// service cannot say who it is.
+#[derive(Serialize)]
+pub struct PostWithAuthor<'a> {
+    #[serde(flatten)]
+    post: PostView<'a>,
+    author: Option<AuthorView<'a>>,
+}
+
+#[derive(Serialize)]
+struct AuthorView<'a> {
+    id: i64,
+    name: &'a str,
+}
+
+impl<'a> PostWithAuthor<'a> {
+    pub fn new(post: &'a Post) -> Self {
+        Self {
+            post: PostView::from(post),
+            author: post.author_name.as_deref().map(|name| AuthorView {
+                id: post.user_id.get(),
+                name,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostPage<'a> {
+    pub boards: Vec<PostWithAuthor<'a>>,
+    pub next_cursor: Option<String>,
+}
