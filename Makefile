@@ -1,7 +1,8 @@
 # The commands a newcomer needs. `make run` serves the app, `make test` runs every test.
 # Spin is used when it is installed (or SPIN_BIN names it); devhost otherwise.
 
-SPIN ?= $(or $(SPIN_BIN),$(shell command -v spin 2>/dev/null))
+# scripts/hosts.py is the one place that decides.
+SPIN ?= $(shell python3 scripts/hosts.py spin)
 DEVHOST := target/host/devhost
 COMPONENTS := -p user-component -p board-component -p probe-component
 HOST_FLAGS := --runtime-config-file runtime-config.toml
@@ -40,6 +41,8 @@ target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
 	SERVICE_BUILD_ID=swap-test cargo build --target wasm32-wasip1 --release -p $*-component
 	mkdir -p $(dir $@)
 	cp target/wasm32-wasip1/release/$*_component.wasm $@
+	@# The test build shares the release artifact's path: put the real one back.
+	cargo build --target wasm32-wasip1 --release -p $*-component
 
 devhost: toolchain
 	@[ -e $(DEVHOST) ] || \

@@ -30,7 +30,8 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import processes  # noqa: E402  (the scripts' helpers, found through the line above)
+import hosts  # noqa: E402  (the scripts' helpers, found through the line above)
+import processes  # noqa: E402
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 
@@ -47,15 +48,8 @@ READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20"}
 
 
 def available_hosts():
-    """Every host this machine can run: devhost always, Spin when it is installed."""
-    devhost = ROOT / "target/host/devhost"
-    if not devhost.exists():
-        sys.exit(f"{devhost} is missing: run `make build`")
-    hosts = {"devhost": [str(devhost)]}
-    spin = os.environ.get("SPIN_BIN") or shutil.which("spin")
-    if spin:
-        hosts["spin"] = [spin, "up"]
-    return hosts
+    """Every host this machine can run (`scripts/hosts.py` decides): name -> command."""
+    return {name: hosts.command(name) for name in hosts.available()}
 
 
 def free_port():
@@ -352,17 +346,17 @@ def main():
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     seconds, warmup = max(1, round(args.seconds)), max(1, round(args.warmup))
-    hosts = available_hosts()
-    names = args.hosts.split(",") if args.hosts else list(hosts)
-    missing = [name for name in names if name not in hosts]
+    commands = available_hosts()
+    names = args.hosts.split(",") if args.hosts else list(commands)
+    missing = [name for name in names if name not in commands]
     if missing:
         sys.exit(f"not available here: {', '.join(missing)} (Spin: set SPIN_BIN)")
 
     if args.only_signup_memory:
         for name in names:
-            print(name, json.dumps(signup_memory(name, hosts[name], concurrencies, seconds), indent=2))
+            print(name, json.dumps(signup_memory(name, commands[name], concurrencies, seconds), indent=2))
         return
-    results = [measure(name, hosts[name], args, concurrencies, warmup, seconds) for name in names]
+    results = [measure(name, commands[name], args, concurrencies, warmup, seconds) for name in names]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     run = {"date": date, "machine": machine(),
            "settings": {"seconds": seconds, "warmup": warmup, "concurrency": concurrencies},

@@ -11,7 +11,7 @@ what serves. They share the state kept under `<SPLIT_DIR>/.spin/split/`:
   `cargo build` never changes what a running or restarted process serves;
 - `logs/`: each process's output.
 
-The host is Spin when available (SPIN_BIN, or `spin` on PATH), devhost otherwise; APP_HOST
+The host is the one `hosts.py` decides (Spin when available, devhost otherwise); APP_HOST
 (`spin` or `devhost`) chooses.
 """
 
@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
+import hosts
 # Re-exported: split, swap and status reach them through this module.
 from processes import group_alive, stop_group  # noqa: F401
 
@@ -52,19 +53,9 @@ def state_dir():
 
 
 def host():
-    """(name, command) of the host to run: APP_HOST, else Spin when available, else devhost."""
-    spin = os.environ.get("SPIN_BIN") or shutil.which("spin")
-    wanted = os.environ.get("APP_HOST") or ("spin" if spin else "devhost")
-    if wanted == "spin":
-        if not spin:
-            raise SystemExit("APP_HOST=spin, but Spin is neither SPIN_BIN nor on PATH")
-        return "spin", [spin, "up"]
-    if wanted != "devhost":
-        raise SystemExit(f"APP_HOST is {wanted!r}; expected spin or devhost")
-    devhost = ROOT / "target/host/devhost"
-    if not devhost.exists():
-        raise SystemExit(f"{devhost} is missing: run `make build`")
-    return "devhost", [str(devhost)]
+    """(name, command) of the host to run: APP_HOST, else what `hosts` decides."""
+    name = os.environ.get("APP_HOST") or hosts.default_host()
+    return name, hosts.command(name)
 
 
 def built_wasm(component):

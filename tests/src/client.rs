@@ -28,6 +28,11 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// Which build answered: `x-service-version`, empty when absent.
+    pub fn service_version(&self) -> &str {
+        self.header("x-service-version").unwrap_or_default()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())
@@ -97,6 +102,22 @@ impl Client {
         let reply = self.post_json("/users", &body);
         assert_eq!(reply.status, 201, "sign-up of {email}: {}", reply.text());
         reply.json()
+    }
+
+    /// Which build serves `path` (a health endpoint): asserts a `200` and returns
+    /// `x-service-version`.
+    pub fn service_version(&self, path: &str) -> String {
+        let reply = self.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        reply.service_version().to_owned()
+    }
+
+    /// How many posts the first page of up to 100 holds.
+    pub fn post_count(&self) -> usize {
+        self.get("/boards?limit=100").json()["boards"]
+            .as_array()
+            .expect("a list of posts")
+            .len()
     }
 
     /// Signs up a user and returns its id.

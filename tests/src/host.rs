@@ -1,6 +1,6 @@
 //! Starting the app on a host: devhost or Spin. `E2E_HOST` (`devhost` or `spin`) names the host
-//! of a run, as `make test` does for each of its runs; without it, Spin when available
-//! (`SPIN_BIN`, or `spin` on `PATH`), devhost otherwise. Both get the same `spin up` flags and
+//! of a run, as `make test` does for each of its runs; without it, Spin when `scripts/hosts.py`
+//! finds it, devhost otherwise. Both get the same `spin up` flags and
 //! the same files. Each host runs in a process group of its own and is stopped as a group.
 
 use std::fs::File;
@@ -74,14 +74,17 @@ impl Host {
     }
 }
 
-/// Spin's binary: `SPIN_BIN`, or `spin` on `PATH`.
+/// Spin's binary, as `scripts/hosts.py` (the one place that decides) finds it.
 pub fn spin_binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|bin| !bin.is_empty()) {
-        return Some(bin.into());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("spin"))
-        .find(|candidate| candidate.is_file())
+    let output = Command::new("python3")
+        .arg(workspace().join("scripts/hosts.py"))
+        .arg("spin")
+        .output()
+        .expect("python3 runs scripts/hosts.py");
+    assert!(output.status.success(), "scripts/hosts.py: {output:?}");
+    let path = String::from_utf8(output.stdout).expect("a path");
+    let path = path.trim();
+    (!path.is_empty()).then(|| PathBuf::from(path))
 }
 
 fn devhost_binary() -> PathBuf {

@@ -98,9 +98,7 @@ impl SplitScript {
     }
 
     pub fn version(&self, path: &str) -> String {
-        let reply = self.gateway.get(path);
-        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
-        reply.header("x-service-version").unwrap().to_owned()
+        self.gateway.service_version(path)
     }
 
     pub fn swap(&self, component: &str, wasm: &Path) -> Output {

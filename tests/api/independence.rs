@@ -14,13 +14,6 @@ use serde_json::json;
 /// with the board's own work, a failing write must be answered within this.
 const FAIL_FAST: Duration = Duration::from_millis(2500);
 
-fn post_count(client: &Client) -> usize {
-    client.get("/boards?limit=100").json()["boards"]
-        .as_array()
-        .unwrap()
-        .len()
-}
-
 /// Asserts a write is refused with 503 + Retry-After, quickly, and returns how long it took.
 fn assert_write_fails_fast(board: &Client, user_id: i64) -> Duration {
     let started = Instant::now();
@@ -71,7 +64,7 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
 
     assert_write_fails_fast(&split.board.client, ann);
     assert_eq!(
-        post_count(&split.board.client),
+        split.board.client.post_count(),
         1,
         "a refused write must write nothing"
     );
@@ -81,7 +74,7 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
         .as_i64()
         .unwrap();
     assert!(split.board.is_running(), "board was never restarted");
-    assert_eq!(post_count(&split.board.client), 2);
+    assert_eq!(split.board.client.post_count(), 2);
 }
 
 #[test]
@@ -116,7 +109,7 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
     );
 
     assert_write_fails_fast(&board.client, ann);
-    assert_eq!(post_count(&board.client), 1);
+    assert_eq!(board.client.post_count(), 1);
 }
 
 #[test]

@@ -99,12 +99,7 @@ fn client_load(
                     let id = reply.json()["id"].as_i64().unwrap();
                     if path == "/users" {
                         tally.users_written.push(id);
-                        tally.user_versions.push(
-                            reply
-                                .header("x-service-version")
-                                .unwrap_or_default()
-                                .to_owned(),
-                        );
+                        tally.user_versions.push(reply.service_version().to_owned());
                     } else {
                         tally.posts_written.push(id);
                         if swapped.load(Ordering::Relaxed) {
@@ -129,12 +124,7 @@ fn swapping_user_component_under_load_loses_no_request() {
     let new_build = swap_test_wasm("user_component");
     let (files, app) = start_watched_copy();
     let author = app.client.sign_up("author@example.org", "A");
-    let old_version = app
-        .client
-        .get("/users/health")
-        .header("x-service-version")
-        .unwrap()
-        .to_owned();
+    let old_version = app.client.service_version("/users/health");
 
     let stop = Arc::new(AtomicBool::new(false));
     let swapped = Arc::new(AtomicBool::new(false));
@@ -161,12 +151,7 @@ fn swapping_user_component_under_load_loses_no_request() {
     std::fs::rename(&staged, files.path().join("user.wasm")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let new_version = loop {
-        let version = app
-            .client
-            .get("/users/health")
-            .header("x-service-version")
-            .unwrap()
-            .to_owned();
+        let version = app.client.service_version("/users/health");
         if version != old_version {
             break version;
         }
@@ -218,12 +203,7 @@ fn swapping_user_component_under_load_loses_no_request() {
 fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
     assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
     let (files, app) = start_watched_copy();
-    let before = app
-        .client
-        .get("/users/health")
-        .header("x-service-version")
-        .unwrap()
-        .to_owned();
+    let before = app.client.service_version("/users/health");
     std::fs::write(files.path().join("user.wasm"), b"\0asm not really").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !app.log().contains("refused the new build") {
@@ -234,7 +214,5 @@ fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
         );
         thread::sleep(Duration::from_millis(50));
     }
-    let reply = app.client.get("/users/health");
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("x-service-version"), Some(before.as_str()));
+    assert_eq!(app.client.service_version("/users/health"), before);
 }

@@ -3,13 +3,6 @@
 use e2e::host::{free_port, AppSpec, RunningApp};
 use serde_json::{json, Value};
 
-fn count_posts(app: &RunningApp) -> usize {
-    app.client.get("/boards?limit=100").json()["boards"]
-        .as_array()
-        .unwrap()
-        .len()
-}
-
 #[test]
 fn a_post_is_written_with_location_and_read_back_with_its_author() {
     let app = RunningApp::start_default();
@@ -49,7 +42,7 @@ fn a_post_by_an_unknown_user_is_422_and_writes_nothing() {
         )
         .problem(422);
     assert!(problem["errors"]["userId"].is_array(), "{problem}");
-    assert_eq!(count_posts(&app), 0);
+    assert_eq!(app.client.post_count(), 0);
 }
 
 #[test]
@@ -75,7 +68,7 @@ fn invalid_posts_are_422_with_every_field_error() {
         .problem(422);
     assert_eq!(problem["errors"]["userId"][0], "must be an integer");
     assert_eq!(problem["errors"]["title"][0], "is required");
-    assert_eq!(count_posts(&app), 0);
+    assert_eq!(app.client.post_count(), 0);
 }
 
 #[test]
@@ -199,11 +192,9 @@ fn health_answers_without_the_user_service() {
         404,
         "no user service"
     );
-    let reply = app.client.get("/boards/health");
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply
-        .header("x-service-version")
-        .unwrap()
+    assert!(app
+        .client
+        .service_version("/boards/health")
         .starts_with("board-component/"));
 }
 

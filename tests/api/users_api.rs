@@ -178,10 +178,6 @@ fn unsupported_methods_are_405_with_allow() {
 #[test]
 fn every_response_names_the_component_version() {
     let app = RunningApp::start_default();
-    let version = app
-        .client
-        .get("/users/health")
-        .header("x-service-version")
-        .map(str::to_owned);
-    assert!(version.unwrap().starts_with("user-component/0.1.0+"));
+    let version = app.client.service_version("/users/health");
+    assert!(version.starts_with("user-component/0.1.0+"));
 }

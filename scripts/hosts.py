@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Which hosts this machine can run the app on, decided here and nowhere else: Spin when it is
+available (SPIN_BIN, or `spin` on PATH), devhost always (once built). The Makefile, the
+scripts, the benchmark and the test harness all ask this module.
+
+As a command:  hosts.py spin     prints Spin's path, or nothing
+               hosts.py default  prints the host `make run` uses: `spin` or `devhost`
+"""
+
+import os
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEVHOST = ROOT / "target/host/devhost"
+
+
+def spin_binary():
+    """Spin's path, or None."""
+    return os.environ.get("SPIN_BIN") or shutil.which("spin")
+
+
+def default_host():
+    return "spin" if spin_binary() else "devhost"
+
+
+def command(name):
+    """The command line that starts host `name` (`spin up` serves through a child process)."""
+    if name == "spin":
+        spin = spin_binary()
+        if not spin:
+            raise SystemExit("Spin is neither SPIN_BIN nor on PATH")
+        return [spin, "up"]
+    if name != "devhost":
+        raise SystemExit(f"no host {name!r}; expected spin or devhost")
+    if not DEVHOST.exists():
+        raise SystemExit(f"{DEVHOST} is missing: run `make build`")
+    return [str(DEVHOST)]
+
+
+def available():
+    """Every host this machine can run, devhost first."""
+    return ["devhost"] + (["spin"] if spin_binary() else [])
+
+
+if __name__ == "__main__":
+    question = sys.argv[1] if len(sys.argv) > 1 else "default"
+    if question == "spin":
+        print(spin_binary() or "")
+    elif question == "default":
+        print(default_host())
+    else:
+        sys.exit(__doc__)
