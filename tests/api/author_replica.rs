@@ -192,66 +192,17 @@ fn after_sigkill_crash_rounds_the_replica_and_the_feed_agree() {
         app.client.write_post(user, "first");
     }
     for round in 0..ROUNDS {
-        let base = app.client.base().to_owned();
-        let users = users.clone();
-        // Renames and reads (which pull the feed) while the host is killed.
-        let load = thread::spawn(move || {
-            let client = Client::new(&base);
-            for (n, user) in users.iter().cycle().enumerate().take(40) {
-                let email = format!("u{}@example.org", user - 1);
-                // A rename cut off by the kill may or may not have landed: the end state decides.
-                let renamed = try_rename(
-                    &client,
-                    *user,
-                    &email,
-                    &format!("User {user} r{round} n{n}"),
-                );
-                if renamed.is_err()
-                    || client
-                        .try_send("GET", "/boards?limit=50", None, b"")
-                        .is_err()
-                {
-                    return;
-                }
-            }
-        });
+        let load = rename_and_read(app.client.base(), users.clone(), round);
         thread::sleep(Duration::from_millis(700 + 300 * round as u64));
         app.kill();
         let _ = load.join();
         app.restart();
     }
     // Once a pull has run after the last rename, every author reads as the user service says.
-    let ids: Vec<String> = users.iter().map(i64::to_string).collect();
-    let expected: Vec<(i64, String)> = app
-        .client
-        .get(&format!("/users?ids={}", ids.join(",")))
-        .json()["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["id"].as_i64().unwrap(),
-                u["name"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let expected = names_in_the_user_service(&app.client, &users);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let page = app.client.get("/boards?limit=100").json();
-        let mut shown: Vec<(i64, String)> = page["boards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["userId"].as_i64().unwrap(),
-                    p["author"]["name"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        shown.sort();
-        shown.dedup();
+        let shown = authors_shown_by_board(&app.client);
         if shown == expected {
             break;
         }
@@ -261,10 +212,69 @@ fn after_sigkill_crash_rounds_the_replica_and_the_feed_agree() {
         );
         thread::sleep(Duration::from_millis(100));
     }
-    let boards_db = dir.path().join(".spin/boards.db");
-    assert_eq!(db::integrity_check(&boards_db), "ok");
-    assert_eq!(
-        db::integrity_check(&dir.path().join(".spin/users.db")),
-        "ok"
-    );
+    for file in ["boards.db", "users.db"] {
+        assert_eq!(
+            db::integrity_check(&dir.path().join(".spin").join(file)),
+            "ok"
+        );
+    }
+}
+
+/// Renames and reads (which pull the feed) until the host is killed under them.
+fn rename_and_read(base: &str, users: Vec<i64>, round: usize) -> thread::JoinHandle<()> {
+    let client = Client::new(base);
+    thread::spawn(move || {
+        for (n, user) in users.iter().cycle().enumerate().take(40) {
+            let email = format!("u{}@example.org", user - 1);
+            // A rename cut off by the kill may or may not have landed: the end state decides.
+            let renamed = try_rename(
+                &client,
+                *user,
+                &email,
+                &format!("User {user} r{round} n{n}"),
+            );
+            if renamed.is_err()
+                || client
+                    .try_send("GET", "/boards?limit=50", None, b"")
+                    .is_err()
+            {
+                return;
+            }
+        }
+    })
+}
+
+/// `(id, name)` of each of `users`, as the user service has them, by id.
+fn names_in_the_user_service(client: &Client, users: &[i64]) -> Vec<(i64, String)> {
+    let ids: Vec<String> = users.iter().map(i64::to_string).collect();
+    client.get(&format!("/users?ids={}", ids.join(","))).json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["id"].as_i64().unwrap(),
+                u["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `(userId, author name)` of every post board lists, each pair once, by id.
+fn authors_shown_by_board(client: &Client) -> Vec<(i64, String)> {
+    let page = client.get("/boards?limit=100").json();
+    let mut shown: Vec<(i64, String)> = page["boards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["userId"].as_i64().unwrap(),
+                p["author"]["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    shown.sort();
+    shown.dedup();
+    shown
 }

@@ -126,50 +126,16 @@ fn swapping_user_component_under_load_loses_no_request() {
     let author = app.client.sign_up("author@example.org", "A");
     let old_version = app.client.service_version("/users/health");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let swapped = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let base = app.client.base().to_owned();
-    let mut workers = Vec::new();
-    for worker in 0..USER_CLIENTS + BOARD_CLIENTS {
-        let posts_by = (worker >= USER_CLIENTS).then_some(author);
-        let (stop, swapped, tally, client) = (
-            stop.clone(),
-            swapped.clone(),
-            tally.clone(),
-            Client::new(&base),
-        );
-        workers.push(thread::spawn(move || {
-            client_load(client, posts_by, worker, stop, swapped, tally)
-        }));
-    }
-
+    let load = Load::start(app.client.base(), author);
     thread::sleep(PHASE);
     // Replace the file the way a build tool should: write beside it, then rename over it.
     let staged = files.path().join("user.wasm.new");
     std::fs::copy(&new_build, &staged).unwrap();
     std::fs::rename(&staged, files.path().join("user.wasm")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let new_version = loop {
-        let version = app.client.service_version("/users/health");
-        if version != old_version {
-            break version;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new build was not swapped in:\n{}",
-            app.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    };
-    swapped.store(true, Ordering::Relaxed);
+    let new_version = wait_for_a_new_version(&app, &old_version);
+    load.swapped.store(true, Ordering::Relaxed);
     thread::sleep(PHASE);
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
-
-    let tally = tally.lock().unwrap();
+    let tally = load.stop();
     eprintln!(
         "live swap: {} requests answered, {} failed, {} users and {} posts written; {old_version} -> {new_version}",
         tally.answered,
@@ -197,6 +163,66 @@ fn swapping_user_component_under_load_loses_no_request() {
     );
     app.client
         .assert_readable(&tally.users_written, &tally.posts_written, "after the swap");
+}
+
+/// The clients of `client_load`, on the user and the board service, until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    swapped: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(base: &str, author: i64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapped = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let workers = (0..USER_CLIENTS + BOARD_CLIENTS)
+            .map(|worker| {
+                let posts_by = (worker >= USER_CLIENTS).then_some(author);
+                let (stop, swapped, tally, client) = (
+                    stop.clone(),
+                    swapped.clone(),
+                    tally.clone(),
+                    Client::new(base),
+                );
+                thread::spawn(move || client_load(client, posts_by, worker, stop, swapped, tally))
+            })
+            .collect();
+        Self {
+            stop,
+            swapped,
+            tally,
+            workers,
+        }
+    }
+
+    /// Stops every client and returns what they saw.
+    fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.join().unwrap();
+        }
+        std::mem::take(&mut *self.tally.lock().unwrap())
+    }
+}
+
+/// Waits until the user service answers with a build other than `old`; returns it.
+fn wait_for_a_new_version(app: &RunningApp, old: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let version = app.client.service_version("/users/health");
+        if version != old {
+            return version;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new build was not swapped in:\n{}",
+            app.log()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -153,87 +153,21 @@ fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
         split.version("/boards/health"),
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    type Request = Box<dyn Fn(usize) -> (&'static str, String, Option<Value>) + Send>;
-    let requests: Vec<Request> = vec![
-        Box::new(|n| {
-            (
-                "POST",
-                "/users".into(),
-                Some(
-                    json!({ "email": format!("load-{n}@example.org"), "name": "Load", "password": "correct horse" }),
-                ),
-            )
-        }),
-        Box::new(move |_| {
-            (
-                "POST",
-                "/boards".into(),
-                Some(json!({ "userId": author, "title": "load", "content": "steady" })),
-            )
-        }),
-        Box::new(move |_| ("GET", format!("/users/{author}"), None)),
-        Box::new(move |_| ("GET", format!("/boards/{first_post}"), None)),
-        Box::new(|_| ("GET", "/boards?limit=5".into(), None)),
-    ];
-    let workers: Vec<_> = requests
-        .into_iter()
-        .map(|request| {
-            let (base, stop, done, tally) = (
-                split.gateway.base().to_owned(),
-                stop.clone(),
-                done.clone(),
-                tally.clone(),
-            );
-            thread::spawn(move || client(base, stop, done, tally, request))
-        })
-        .collect();
-
+    let load = GatewayLoad::start(split.gateway.base(), author, first_post);
     thread::sleep(PHASE);
-    let board_pid = split.pid("board-component");
-    let (user_report, user_during) = swap_under_load(
-        &split,
-        "user-component",
-        &swap_test_wasm("user_component"),
-        &done,
-    );
+    let (user_report, user_during) =
+        swap_one_leaving_the_other(&split, ("user-component", "board-component"), &load.done);
     let user_after = split.version("/users/health");
-    assert_eq!(user_after, "user-component/0.1.0+swap-test");
     assert_ne!(user_after, user_before);
-    assert_eq!(
-        split.pid("board-component"),
-        board_pid,
-        "board's process was touched"
-    );
     assert_eq!(split.version("/boards/health"), board_before);
 
     thread::sleep(PHASE);
-    let user_pid = split.pid("user-component");
-    let (board_report, board_during) = swap_under_load(
-        &split,
-        "board-component",
-        &swap_test_wasm("board_component"),
-        &done,
-    );
-    assert_eq!(
-        split.version("/boards/health"),
-        "board-component/0.1.0+swap-test"
-    );
-    assert_eq!(
-        split.pid("user-component"),
-        user_pid,
-        "user's process was touched"
-    );
+    let (board_report, board_during) =
+        swap_one_leaving_the_other(&split, ("board-component", "user-component"), &load.done);
     assert_eq!(split.version("/users/health"), user_after);
 
     thread::sleep(PHASE);
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    let tally = tally.lock().unwrap();
+    let tally = load.stop();
     eprintln!(
         "gateway swap: {} requests answered, {} failed; during the user swap {user_during}, during the board swap {board_during}\n  {user_report}\n  {board_report}",
         tally.answered,
@@ -249,6 +183,94 @@ fn swapping_each_service_behind_the_gateway_under_load_fails_no_request() {
         .gateway
         .assert_readable(&tally.users, &tally.posts, "after both swaps");
     split.stop();
+}
+
+/// Swaps `component` for its swap-test build under load; asserts it serves that build and the
+/// `other` service's process was not touched. Returns the swap's report and how many requests
+/// were answered while it ran.
+fn swap_one_leaving_the_other(
+    split: &SplitScript,
+    (component, other): (&str, &str),
+    done: &AtomicUsize,
+) -> (String, usize) {
+    let other_pid = split.pid(other);
+    let crate_name = component.replace('-', "_");
+    let swapped = swap_under_load(split, component, &swap_test_wasm(&crate_name), done);
+    let health = format!(
+        "/{}/health",
+        if component == "user-component" {
+            "users"
+        } else {
+            "boards"
+        }
+    );
+    assert_eq!(
+        split.version(&health),
+        format!("{component}/0.1.0+swap-test")
+    );
+    assert_eq!(split.pid(other), other_pid, "{other}'s process was touched");
+    swapped
+}
+
+type LoadRequest = Box<dyn Fn(usize) -> (&'static str, String, Option<Value>) + Send>;
+
+/// One client per kind of request, through the gateway, until stopped.
+struct GatewayLoad {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    tally: Arc<Mutex<Tally>>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl GatewayLoad {
+    fn start(base: &str, author: i64, post: i64) -> Self {
+        let requests: Vec<LoadRequest> = vec![
+            Box::new(|n| {
+                (
+                    "POST",
+                    "/users".into(),
+                    Some(
+                        json!({ "email": format!("load-{n}@example.org"), "name": "Load", "password": "correct horse" }),
+                    ),
+                )
+            }),
+            Box::new(move |_| {
+                (
+                    "POST",
+                    "/boards".into(),
+                    Some(json!({ "userId": author, "title": "load", "content": "steady" })),
+                )
+            }),
+            Box::new(move |_| ("GET", format!("/users/{author}"), None)),
+            Box::new(move |_| ("GET", format!("/boards/{post}"), None)),
+            Box::new(|_| ("GET", "/boards?limit=5".into(), None)),
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let workers = requests
+            .into_iter()
+            .map(|request| {
+                let (base, stop, done, tally) =
+                    (base.to_owned(), stop.clone(), done.clone(), tally.clone());
+                thread::spawn(move || client(base, stop, done, tally, request))
+            })
+            .collect();
+        Self {
+            stop,
+            done,
+            tally,
+            workers,
+        }
+    }
+
+    fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        for worker in self.workers {
+            worker.join().unwrap();
+        }
+        std::mem::take(&mut *self.tally.lock().unwrap())
+    }
 }
 
 #[test]

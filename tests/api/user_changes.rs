@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
-use e2e::client::Client;
+use e2e::client::{Client, Reply};
 use e2e::db;
 use e2e::host::RunningApp;
 use serde_json::{json, Value};
@@ -91,10 +91,7 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let bob = app.client.sign_up("bob@example.org", "Bob");
     let users_db = app.dir.join(".spin/users.db");
-    let before = (
-        db::dump(&users_db, "users"),
-        db::dump(&users_db, "user_changes"),
-    );
+    let before = users_and_changes(&users_db);
     let wrong_password = basic("ann@example.org", "wrong horse");
     let unknown = basic("nobody@example.org", PASSWORD);
     let other = basic("bob@example.org", PASSWORD);
@@ -112,15 +109,7 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
             authorization.map(String::as_str),
             "Mallory",
         );
-        reply.problem(status);
-        if status == 401 {
-            let challenge = reply.header("www-authenticate").unwrap_or_default();
-            assert!(challenge.starts_with("Basic "), "{what}: {challenge:?}");
-        }
-        assert!(
-            !reply.text().contains(PASSWORD) && !reply.text().contains("wrong horse"),
-            "{what}"
-        );
+        assert_refused(&reply, status, what);
     }
     let own = basic("bob@example.org", PASSWORD);
     rename(&app.client, 999, Some(&own), "Bob").problem(404);
@@ -133,10 +122,7 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
     );
     reply.problem(422);
     assert_eq!(
-        (
-            db::dump(&users_db, "users"),
-            db::dump(&users_db, "user_changes")
-        ),
+        users_and_changes(&users_db),
         before,
         "a refused rename wrote something"
     );
@@ -148,6 +134,27 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
     assert!(
         !log.contains(PASSWORD) && !log.contains("wrong horse"),
         "a password reached the log"
+    );
+}
+
+/// Both tables a rename touches, row by row.
+fn users_and_changes(users_db: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    (
+        db::dump(users_db, "users"),
+        db::dump(users_db, "user_changes"),
+    )
+}
+
+/// `status`, a Basic challenge with a 401, and no password echoed.
+fn assert_refused(reply: &Reply, status: u16, what: &str) {
+    reply.problem(status);
+    if status == 401 {
+        let challenge = reply.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Basic "), "{what}: {challenge:?}");
+    }
+    assert!(
+        !reply.text().contains(PASSWORD) && !reply.text().contains("wrong horse"),
+        "{what}"
     );
 }
 
