@@ -165,46 +165,26 @@ fn swapping_user_component_under_load_loses_no_request() {
         .assert_readable(&tally.users_written, &tally.posts_written, "after the swap");
 }
 
-/// The clients of `client_load`, on the user and the board service, until stopped.
+/// The clients of `client_load`, on the user and the board service, until stopped; `swapped`
+/// tells them the new build serves.
 struct Load {
-    stop: Arc<AtomicBool>,
     swapped: Arc<AtomicBool>,
-    tally: Arc<Mutex<Tally>>,
-    workers: Vec<thread::JoinHandle<()>>,
+    workers: load::Workers<Tally>,
 }
 
 impl Load {
     fn start(base: &str, author: i64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let swapped = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(Mutex::new(Tally::default()));
-        let workers = (0..USER_CLIENTS + BOARD_CLIENTS)
-            .map(|worker| {
-                let posts_by = (worker >= USER_CLIENTS).then_some(author);
-                let (stop, swapped, tally, client) = (
-                    stop.clone(),
-                    swapped.clone(),
-                    tally.clone(),
-                    Client::new(base),
-                );
-                thread::spawn(move || client_load(client, posts_by, worker, stop, swapped, tally))
-            })
-            .collect();
-        Self {
-            stop,
-            swapped,
-            tally,
-            workers,
-        }
+        let workers = load::Workers::start(USER_CLIENTS + BOARD_CLIENTS, |worker| {
+            let posts_by = (worker >= USER_CLIENTS).then_some(author);
+            let (client, swapped) = (Client::new(base), swapped.clone());
+            move |stop, tally| client_load(client, posts_by, worker, stop, swapped, tally)
+        });
+        Self { swapped, workers }
     }
 
-    /// Stops every client and returns what they saw.
     fn stop(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        for worker in self.workers {
-            worker.join().unwrap();
-        }
-        std::mem::take(&mut *self.tally.lock().unwrap())
+        self.workers.stop()
     }
 }
 

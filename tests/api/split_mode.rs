@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use e2e::client::Client;
 use e2e::split::{self, SplitScript};
-use e2e::{process, swap_test_wasm};
+use e2e::{load, process, swap_test_wasm};
 use serde_json::{json, Value};
 
 /// Load before and after each swap.
@@ -214,12 +214,11 @@ fn swap_one_leaving_the_other(
 
 type LoadRequest = Box<dyn Fn(usize) -> (&'static str, String, Option<Value>) + Send>;
 
-/// One client per kind of request, through the gateway, until stopped.
+/// One client per kind of request, through the gateway, until stopped; `done` counts the
+/// answers.
 struct GatewayLoad {
-    stop: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
-    tally: Arc<Mutex<Tally>>,
-    workers: Vec<thread::JoinHandle<()>>,
+    workers: load::Workers<Tally>,
 }
 
 impl GatewayLoad {
@@ -245,31 +244,18 @@ impl GatewayLoad {
             Box::new(move |_| ("GET", format!("/boards/{post}"), None)),
             Box::new(|_| ("GET", "/boards?limit=5".into(), None)),
         ];
-        let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
-        let tally = Arc::new(Mutex::new(Tally::default()));
-        let workers = requests
-            .into_iter()
-            .map(|request| {
-                let (base, stop, done, tally) =
-                    (base.to_owned(), stop.clone(), done.clone(), tally.clone());
-                thread::spawn(move || client(base, stop, done, tally, request))
-            })
-            .collect();
-        Self {
-            stop,
-            done,
-            tally,
-            workers,
-        }
+        let mut requests = requests.into_iter();
+        let workers = load::Workers::start(requests.len(), |_| {
+            let request = requests.next().expect("one request per worker");
+            let (base, done) = (base.to_owned(), done.clone());
+            move |stop, tally| client(base, stop, done, tally, request)
+        });
+        Self { done, workers }
     }
 
     fn stop(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        for worker in self.workers {
-            worker.join().unwrap();
-        }
-        std::mem::take(&mut *self.tally.lock().unwrap())
+        self.workers.stop()
     }
 }
 

@@ -1,4 +1,9 @@
-//! Steady load for the tests: one client sending JSON writes back to back.
+//! Steady load for the tests: one client sending JSON writes back to back, and a set of client
+//! threads stopped together.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
 
 use serde_json::Value;
 
@@ -21,5 +26,44 @@ pub fn send_while(
             path,
             client.try_send("POST", path, Some("application/json"), body.as_bytes()),
         );
+    }
+}
+
+/// Client threads that share a stop flag and a tally, until `stop` joins them.
+pub struct Workers<T> {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<T>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl<T: Default + Send + 'static> Workers<T> {
+    /// Starts `count` threads, each running `work(its number, the stop flag, the tally)`.
+    pub fn start<F>(count: usize, mut work: impl FnMut(usize) -> F) -> Self
+    where
+        F: FnOnce(Arc<AtomicBool>, Arc<Mutex<T>>) + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Mutex::new(T::default()));
+        let threads = (0..count)
+            .map(|n| {
+                let job = work(n);
+                let (stop, tally) = (stop.clone(), tally.clone());
+                thread::spawn(move || job(stop, tally))
+            })
+            .collect();
+        Self {
+            stop,
+            tally,
+            threads,
+        }
+    }
+
+    /// Stops every thread and returns what they tallied.
+    pub fn stop(self) -> T {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("a load thread panicked");
+        }
+        std::mem::take(&mut *self.tally.lock().expect("tally lock"))
     }
 }
