@@ -35,7 +35,7 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
     let author = users::find(new_post.user_id)
         .map_err(BoardError::UserServiceDown)?
         .ok_or(BoardError::UnknownAuthor(new_post.user_id))?;
-    let db = store::connect()?;
+    let db = store::connect_for_writes()?;
     // A read first: most posts are by authors whose name board already holds, and a write
     // only to compare would queue for the write lock with every other post.
     if store::known_author_name(&db, new_post.user_id)?.as_deref() != Some(author.name.as_str()) {

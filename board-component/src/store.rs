@@ -80,6 +80,11 @@ pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
     service_kit::migrate::connect(DATABASE, MIGRATIONS)
 }
 
+/// [`connect`], for a request that writes (see `migrate::connect_for_writes`).
+pub fn connect_for_writes() -> Result<spin_sdk::sqlite::Connection, Error> {
+    service_kit::migrate::connect_for_writes(DATABASE, MIGRATIONS)
+}
+
 pub fn insert_post(
     db: &impl Database,
     user_id: UserId,

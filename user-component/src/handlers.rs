@@ -14,7 +14,7 @@ use crate::{password, store};
 /// `POST /users`.
 pub fn sign_up(request: &Request) -> Result<Response, UserError> {
     let sign_up = SignUp::parse(json_object(request)?)?;
-    let db = store::connect()?;
+    let db = store::connect_for_writes()?;
     let hash = password::hash(&sign_up.password).map_err(UserError::Hashing)?;
     let user = store::insert_user(&db, &sign_up.email, &sign_up.name, &hash)?
         .ok_or(UserError::EmailTaken)?;
@@ -32,7 +32,7 @@ pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserErro
         .header("authorization")
         .and_then(|value| value.as_str());
     let credentials = Credentials::from_header(header).ok_or(UserError::Unauthenticated)?;
-    let db = store::connect()?;
+    let db = store::connect_for_writes()?;
     let (account, hash) =
         store::find_credentials(&db, &credentials.email)?.ok_or(UserError::Unauthenticated)?;
     if !password::verify(credentials.password(), &hash) {

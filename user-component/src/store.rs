@@ -52,6 +52,11 @@ pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
     service_kit::migrate::connect(DATABASE, MIGRATIONS)
 }
 
+/// [`connect`], for a request that writes (see `migrate::connect_for_writes`).
+pub fn connect_for_writes() -> Result<spin_sdk::sqlite::Connection, Error> {
+    service_kit::migrate::connect_for_writes(DATABASE, MIGRATIONS)
+}
+
 /// Inserts a user; `None` when the email is taken. The unique constraint decides, in one
 /// statement, so two sign-ups racing for one email cannot both win.
 pub fn insert_user(
