@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 use service_kit::body::Fields;
-use service_kit::rules::{self, Invalid};
+use service_kit::rules::{self, Id, Invalid};
 use service_kit::Problem;
 
 /// A post title: trimmed, 1 to 200 characters, on one line.
@@ -53,38 +53,9 @@ impl Content {
     }
 }
 
-/// A positive integer id: of a post here (`PostId`), or of a user in the user service
-/// (`UserId`, a post's `userId`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Id(i64);
-
+/// A post's id here, and a user's id in the user service (a post's `userId`).
 pub type PostId = Id;
 pub type UserId = Id;
-
-impl Id {
-    /// From a JSON number.
-    pub fn new(value: i64) -> Result<Self, Invalid> {
-        if value > 0 {
-            Ok(Self(value))
-        } else {
-            Err(rules::NOT_POSITIVE)
-        }
-    }
-
-    /// From a path segment or a query parameter.
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        rules::positive(raw).map(Self).ok_or(rules::NOT_POSITIVE)
-    }
-
-    /// An id SQLite or the user service issued: positive by their definition.
-    pub fn issued(id: i64) -> Self {
-        Self(id)
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
 
 /// How many posts one page of `GET /boards` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,14 +154,6 @@ mod tests {
     fn content_with_other_control_characters_is_rejected() {
         assert!(Content::parse("bell\u{7}").is_err());
         assert!(Content::parse("nul\u{0}").is_err());
-    }
-
-    #[test]
-    fn ids_are_positive() {
-        assert_eq!(Id::new(3).unwrap().get(), 3);
-        assert!(Id::new(0).is_err());
-        assert!(Id::new(-4).is_err());
-        assert!(Id::parse("x").is_err());
     }
 
     #[test]

@@ -52,6 +52,36 @@ pub fn positive(raw: &str) -> Option<i64> {
     raw.parse::<i64>().ok().filter(|id| *id > 0)
 }
 
+/// A positive integer id, as both services issue them (SQLite rowids) and as clients send them
+/// back: in a path or query (`parse`) or a JSON number (`new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(i64);
+
+impl Id {
+    /// From a JSON number.
+    pub fn new(value: i64) -> Result<Self, Invalid> {
+        if value > 0 {
+            Ok(Self(value))
+        } else {
+            Err(NOT_POSITIVE)
+        }
+    }
+
+    /// From a path segment or a query parameter.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        positive(raw).map(Self).ok_or(NOT_POSITIVE)
+    }
+
+    /// An id SQLite (or another service) issued: positive by its definition.
+    pub fn issued(id: i64) -> Self {
+        Self(id)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 /// A positive integer no greater than `max`, as a query parameter gives it.
 pub fn bounded(raw: &str, max: i64) -> Result<i64, Invalid> {
     positive(raw)
@@ -94,6 +124,14 @@ mod tests {
         ] {
             assert_eq!(positive(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn ids_are_positive_from_a_path_or_a_json_number() {
+        assert_eq!(Id::new(3).unwrap().get(), 3);
+        assert!(Id::new(0).is_err() && Id::new(-4).is_err());
+        assert_eq!(Id::parse("41").unwrap(), Id::new(41).unwrap());
+        assert_eq!(Id::parse("x"), Err(NOT_POSITIVE));
     }
 
     #[test]

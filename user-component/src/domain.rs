@@ -80,24 +80,8 @@ impl Password {
     }
 }
 
-/// A user id as it appears in a path or a query: a positive decimal integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UserId(i64);
-
-impl UserId {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        rules::positive(raw).map(Self).ok_or(rules::NOT_POSITIVE)
-    }
-
-    /// An id SQLite issued: positive by the table's definition.
-    pub fn issued(id: i64) -> Self {
-        Self(id)
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
+/// A user's id, as SQLite issues it and as a path or query gives it back.
+pub type UserId = rules::Id;
 
 /// How many changes one page of the change feed holds: 1 to 1000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
