@@ -261,17 +261,20 @@ impl App {
             tracing::error!(component = route.component, "routed to a missing component");
             bail!("routed to a missing component `{}`", route.component);
         };
-        let method = request.method().to_string();
         let server = telemetry::start(
             &telemetry::parent_of(request.headers()),
-            format!("{method} {}", route.raw_route),
             SpanKind::Server,
-            vec![
-                KeyValue::new("http.request.method", method),
-                KeyValue::new("url.path", request.uri().path().to_owned()),
-                KeyValue::new("http.route", route.raw_route.clone()),
-                KeyValue::new("network.peer.address", client_addr.ip().to_string()),
-            ],
+            || {
+                let method = request.method().to_string();
+                let name = format!("{method} {}", route.raw_route);
+                let attributes = vec![
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("url.path", request.uri().path().to_owned()),
+                    KeyValue::new("http.route", route.raw_route.clone()),
+                    KeyValue::new("network.peer.address", client_addr.ip().to_string()),
+                ];
+                (name, attributes)
+            },
         );
         let response = self
             .serve(
@@ -330,12 +333,12 @@ impl App {
         let started = Instant::now();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         add_spin_headers(&mut request, route, &origin.client_addr());
-        let execution = telemetry::start(
-            parent,
-            format!("execute_wasm_component {}", component.id),
-            SpanKind::Internal,
-            Vec::new(),
-        );
+        let execution = telemetry::start(parent, SpanKind::Internal, || {
+            (
+                format!("execute_wasm_component {}", component.id),
+                Vec::new(),
+            )
+        });
         let response = self.invoke(component, request, execution).await;
         match &response {
             Ok(response) => log_request(

@@ -204,15 +204,14 @@ impl WasiHttpHooks for Outbound {
                 ErrorCode::HttpRequestDenied,
             ))));
         }
-        let call = telemetry::start(
-            &self.trace,
-            request.method().to_string(),
-            SpanKind::Client,
-            vec![
-                KeyValue::new("http.request.method", request.method().to_string()),
+        let call = telemetry::start(&self.trace, SpanKind::Client, || {
+            let method = request.method().to_string();
+            let attributes = vec![
+                KeyValue::new("http.request.method", method.clone()),
                 KeyValue::new("url.full", request.uri().to_string()),
-            ],
-        );
+            ];
+            (method, attributes)
+        });
         telemetry::propagate(&call, request.headers_mut());
         let chained_to = request
             .uri()

@@ -4,6 +4,7 @@
 //! (crates/telemetry/src/env.rs, traces.rs, propagation.rs). Unset, nothing is exported and no
 //! header is touched.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -23,6 +24,14 @@ const ENDPOINT_VARIABLES: [&str; 2] = [
 
 /// The name spans carry when `OTEL_SERVICE_NAME` does not say otherwise (Spin's is `spin`).
 const DEFAULT_SERVICE_NAME: &str = "devhost";
+
+/// Set once the exporter runs. Until then every function here returns at once, so a request
+/// pays for no span, attribute or header when nothing is exported.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// How long the exporter may take to send what is still queued when devhost stops.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,6 +69,7 @@ pub fn init() -> Result<Option<Exporter>> {
         .build();
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(TraceContextPropagator::new());
+    EXPORTING.store(true, Ordering::Relaxed);
     Ok(Some(Exporter(provider)))
 }
 
@@ -70,18 +80,33 @@ fn export_requested(var: impl Fn(&str) -> Option<String>) -> bool {
 
 /// The trace a request continues: its `traceparent`, if it has one.
 pub fn parent_of(headers: &http::HeaderMap) -> Context {
+    if !exporting() {
+        return Context::new();
+    }
     global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
 }
 
 /// Writes the trace context `of` into outgoing headers, so the callee joins the trace.
 pub fn propagate(of: &Context, headers: &mut http::HeaderMap) {
+    if !exporting() {
+        return;
+    }
     global::get_text_map_propagator(|propagator| {
         propagator.inject_context(of, &mut HeaderInjector(headers));
     });
 }
 
-/// A span named and placed as Spin places it, started now under `parent`.
-pub fn start(parent: &Context, name: String, kind: SpanKind, attributes: Vec<KeyValue>) -> Context {
+/// A span named and placed as Spin places it, started now under `parent`; `describe` gives its
+/// name and attributes, and runs only when spans are exported. Without export: `parent` itself.
+pub fn start(
+    parent: &Context,
+    kind: SpanKind,
+    describe: impl FnOnce() -> (String, Vec<KeyValue>),
+) -> Context {
+    if !exporting() {
+        return parent.clone();
+    }
+    let (name, attributes) = describe();
     let tracer = global::tracer("devhost");
     let span = tracer
         .span_builder(name)
@@ -94,6 +119,9 @@ pub fn start(parent: &Context, name: String, kind: SpanKind, attributes: Vec<Key
 /// Records how the call or request ended on the span of `context` and ends it: the response
 /// status, or why there was none.
 pub fn finish(context: &Context, outcome: Result<u16, String>) {
+    if !exporting() {
+        return;
+    }
     let span = context.span();
     match outcome {
         Ok(status) => span.set_attribute(KeyValue::new(
