@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -74,8 +75,14 @@ impl Host {
     }
 }
 
-/// Spin's binary, as `scripts/hosts.py` (the one place that decides) finds it.
+/// Spin's binary, as `scripts/hosts.py` (the one place that decides) finds it; asked once per
+/// test process, not once per host started.
 pub fn spin_binary() -> Option<PathBuf> {
+    static SPIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SPIN.get_or_init(ask_hosts_script).clone()
+}
+
+fn ask_hosts_script() -> Option<PathBuf> {
     let output = Command::new("python3")
         .arg(workspace().join("scripts/hosts.py"))
         .arg("spin")
