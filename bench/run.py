@@ -17,7 +17,6 @@ import pathlib
 import platform
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -52,12 +51,6 @@ def available_hosts():
     return {name: hosts.command(name) for name in hosts.available()}
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def request(url, method="GET", body=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
@@ -72,7 +65,7 @@ class Host:
     """One host serving a manifest, in its own working directory and its own process group."""
 
     def __init__(self, name, command, manifest, runtime_config, workdir, extra_args=(), ready_path="/"):
-        self.port = free_port()
+        self.port = hosts.free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         if name == "spin":

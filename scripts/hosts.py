@@ -10,6 +10,7 @@ As a command:  hosts.py spin     prints Spin's path, or nothing
 import os
 import pathlib
 import shutil
+import socket
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -37,6 +38,13 @@ def command(name):
     if not DEVHOST.exists():
         raise SystemExit(f"{DEVHOST} is missing: run `make build`")
     return [str(DEVHOST)]
+
+
+def free_port():
+    """A loopback port nobody listens on now, for a host to serve on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def available():

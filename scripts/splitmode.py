@@ -29,6 +29,7 @@ import urllib.request
 
 import hosts
 # Re-exported: split, swap and status reach them through this module.
+from hosts import free_port  # noqa: F401
 from processes import group_alive, stop_group  # noqa: F401
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -60,12 +61,6 @@ def host():
 
 def built_wasm(component):
     return ROOT / f"target/wasm32-wasip1/release/{SERVICES[component][1]}.wasm"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def read_state(name):
