@@ -3,6 +3,8 @@
 //! change feed, and the feed's bookmark.
 
 use service_kit::db::{Database, Error, QueryResult, Value};
+use service_kit::migrate::{Db, Schema};
+use spin_sdk::sqlite::Connection;
 
 use crate::domain::{Content, Cursor, Limit, PostId, Title, UserId};
 
@@ -75,14 +77,21 @@ pub struct AuthorName<'a> {
     pub name: &'a str,
 }
 
-/// Opens this service's database and brings its schema up to date.
-pub fn connect() -> Result<spin_sdk::sqlite::Connection, Error> {
-    service_kit::migrate::connect(DATABASE, MIGRATIONS)
+/// This service's database as `service_kit::migrate` opens it.
+const SCHEMA: Schema = Schema {
+    label: DATABASE,
+    migrations: MIGRATIONS,
+};
+
+/// Opens this service's database for a request that only reads (no statement of its own).
+pub fn connect() -> Result<Db<Connection>, Error> {
+    SCHEMA.open()
 }
 
-/// [`connect`], for a request that writes (see `migrate::connect_for_writes`).
-pub fn connect_for_writes() -> Result<spin_sdk::sqlite::Connection, Error> {
-    service_kit::migrate::connect_for_writes(DATABASE, MIGRATIONS)
+/// Opens this service's database for a request that writes: the schema is brought up to date
+/// first (see `migrate::Db::for_writes`).
+pub fn connect_for_writes() -> Result<Db<Connection>, Error> {
+    SCHEMA.open_for_writes()
 }
 
 pub fn insert_post(
