@@ -11,6 +11,7 @@ pub mod routes;
 pub mod runtime_config;
 pub mod server;
 pub mod sqlite;
+mod sqlite_libsql;
 mod state;
 pub mod swap;
 pub mod telemetry;

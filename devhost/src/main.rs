@@ -119,11 +119,10 @@ fn print_banner(app: &App, addr: SocketAddr) {
             continue;
         };
         for label in component.sqlite.labels() {
-            let place = match app.databases().location(label) {
-                Some(Location::File(path)) => path.display().to_string(),
-                Some(Location::Memory) => "in memory".to_owned(),
-                None => "undefined".to_owned(),
-            };
+            let place = app
+                .databases()
+                .location(label)
+                .map_or_else(|| "undefined".to_owned(), Location::to_string);
             println!("  {id}: {label} -> {place}");
         }
     }

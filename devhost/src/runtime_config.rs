@@ -1,5 +1,6 @@
-//! `runtime-config.toml`: where each SQLite label lives. Only `[sqlite_database.<label>]` is
-//! read; any other section, or an unknown key, is an error, as it is in Spin.
+//! `runtime-config.toml`: where each SQLite label lives, a local file or a libSQL server. Only
+//! `[sqlite_database.<label>]` is read; any other section, or an unknown key, is an error, as it
+//! is in Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,19 @@ impl RuntimeConfig {
 pub enum Location {
     File(PathBuf),
     Memory,
+    /// A libSQL server (Turso, `sqld`), reached over HTTP.
+    Libsql { url: String, token: String },
+}
+
+impl std::fmt::Display for Location {
+    /// For people: the token is never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Memory => f.write_str("in memory"),
+            Location::Libsql { url, .. } => write!(f, "libSQL at {url}"),
+        }
+    }
 }
 
 impl Database {
@@ -53,10 +67,25 @@ impl Database {
         match self {
             Database::Spin { path: Some(path) } => Ok(Location::File(cwd.join(path))),
             Database::Spin { path: None } => Ok(Location::Memory),
-            Database::Libsql { url, .. } => anyhow::bail!(
-                "sqlite database `{label}` is libsql ({url}); devhost runs local files only. \
-                 Use deploy/ on Spin, or a `type = \"spin\"` runtime config here."
-            ),
+            Database::Libsql { url, token } => {
+                // Spin's `check_url`: the client speaks HTTP, and Turso's `libsql://` form is
+                // refused at start-up rather than at the first query.
+                if let Some(host) = url.strip_prefix("libsql://") {
+                    anyhow::bail!(
+                        "sqlite database `{label}`: Spin takes libSQL urls over HTTP only; for \
+                         `{url}` write `https://{host}`"
+                    );
+                }
+                anyhow::ensure!(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "sqlite database `{label}`: the libSQL url `{url}` must start with http:// or \
+                     https://"
+                );
+                Ok(Location::Libsql {
+                    url: url.clone(),
+                    token: token.clone(),
+                })
+            }
         }
     }
 }
@@ -84,17 +113,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn libsql_is_parsed_but_refused_with_a_clear_message() {
-        let config: RuntimeConfig = toml::from_str(
-            "[sqlite_database.users]\ntype = \"libsql\"\nurl = \"https://x.turso.io\"\ntoken = \"t\"\n",
-        )
+    fn libsql(url: &str) -> Result<Location> {
+        let config: RuntimeConfig = toml::from_str(&format!(
+            "[sqlite_database.users]\ntype = \"libsql\"\nurl = \"{url}\"\ntoken = \"t\"\n"
+        ))
         .unwrap();
-        let error = config.sqlite_database["users"]
-            .location("users", Path::new("/"))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("libsql"), "{error}");
+        config.sqlite_database["users"].location("users", Path::new("/"))
+    }
+
+    #[test]
+    fn a_libsql_label_is_a_server_at_its_url_and_shows_no_token() {
+        let location = libsql("https://x.turso.io").unwrap();
+        assert_eq!(
+            location,
+            Location::Libsql {
+                url: "https://x.turso.io".into(),
+                token: "t".into()
+            }
+        );
+        assert_eq!(location.to_string(), "libSQL at https://x.turso.io");
+    }
+
+    #[test]
+    fn a_libsql_url_that_is_not_http_is_refused_with_the_fix() {
+        let error = libsql("libsql://x.turso.io").unwrap_err().to_string();
+        assert!(error.contains("https://x.turso.io"), "{error}");
     }
 
     #[test]

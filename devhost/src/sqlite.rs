@@ -1,8 +1,8 @@
-//! `fermyon:spin/sqlite@2.0.0` on rusqlite, with Spin's rules (crates/factor-sqlite,
-//! crates/sqlite-inproc): a component may open only the labels in its `sqlite_databases`
-//! (`access-denied` is checked before existence), every `open` gives a connection in a fresh
-//! connection's state (rusqlite's 5 s busy timeout, no pragmas), and `ATTACH` of a file is
-//! refused.
+//! `fermyon:spin/sqlite@2.0.0` with Spin's rules (crates/factor-sqlite, crates/sqlite-inproc):
+//! a component may open only the labels in its `sqlite_databases` (`access-denied` is checked
+//! before existence), every `open` gives a connection in a fresh connection's state (rusqlite's
+//! 5 s busy timeout, no pragmas), and `ATTACH` of a file is refused. A label is a local file (on
+//! rusqlite, here) or a libSQL server (`sqlite_libsql`).
 //!
 //! Unlike Spin, devhost keeps idle connections to a file and hands them out again: opening a
 //! connection and parsing the schema was the largest cost of a small request. A connection goes
@@ -19,6 +19,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
 use crate::runtime_config::{Location, RuntimeConfig};
+use crate::sqlite_libsql::{self, Server};
 
 /// The implicit label every Spin app has, stored beside `spin.toml`.
 const DEFAULT_LABEL: &str = "default";
@@ -26,19 +27,30 @@ const DEFAULT_LABEL: &str = "default";
 /// Idle connections kept per label; more than this many at once are closed instead.
 const MAX_IDLE_PER_LABEL: usize = 32;
 
-/// What a guest's `connection` resource stands for: a pooled SQLite connection to one label.
+/// What a guest's `connection` resource stands for: a connection to one label.
 struct Connection {
     label: String,
-    inner: rusqlite::Connection,
-    /// Set by the authorizer when a statement changed per-connection state.
-    tainted: Arc<AtomicBool>,
+    backend: Backend,
 }
 
-/// Every label the app can use, where it lives, and its idle connections.
+enum Backend {
+    /// A pooled connection to a local file (or memory).
+    File {
+        inner: rusqlite::Connection,
+        /// Set by the authorizer when a statement changed per-connection state.
+        tainted: Arc<AtomicBool>,
+    },
+    /// A connection of its own on a libSQL server, through the label's kept client.
+    Server(libsql::Connection),
+}
+
+/// Every label the app can use, where it lives, its idle file connections and its servers'
+/// clients.
 #[derive(Debug, Default)]
 pub struct Databases {
     locations: BTreeMap<String, Location>,
     idle: Mutex<HashMap<String, Vec<Connection>>>,
+    servers: BTreeMap<String, Server>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -56,12 +68,18 @@ impl Databases {
             DEFAULT_LABEL.to_owned(),
             Location::File(manifest_dir.join(".spin/sqlite_db.db")),
         )]);
+        let mut servers = BTreeMap::new();
         for (label, database) in &config.sqlite_database {
-            locations.insert(label.clone(), database.location(label, cwd)?);
+            let location = database.location(label, cwd)?;
+            if let Location::Libsql { url, token } = &location {
+                servers.insert(label.clone(), Server::new(url.clone(), token.clone()));
+            }
+            locations.insert(label.clone(), location);
         }
         Ok(Self {
             locations,
             idle: Mutex::default(),
+            servers,
         })
     }
 
@@ -116,6 +134,13 @@ impl Databases {
             None => return Err(Error::NoSuchDatabase),
             Some(Location::File(path)) => rusqlite::Connection::open(path),
             Some(Location::Memory) => rusqlite::Connection::open_in_memory(),
+            Some(Location::Libsql { .. }) => {
+                let server = self.servers.get(label).ok_or(Error::NoSuchDatabase)?;
+                return Ok(Connection {
+                    label: label.to_owned(),
+                    backend: Backend::Server(server.connect()?),
+                });
+            }
         }
         .map_err(io)?;
         let tainted = Arc::new(AtomicBool::new(false));
@@ -128,16 +153,20 @@ impl Databases {
         }));
         Ok(Connection {
             label: label.to_owned(),
-            inner,
-            tainted,
+            backend: Backend::File { inner, tainted },
         })
     }
 
-    /// Takes a connection back when the component is done with it, if it can be reused.
+    /// Takes a connection back when the component is done with it, if it can be reused. A
+    /// server connection is dropped: its stream ends, and the server rolls back what it left
+    /// open; the label's client and its HTTP connections stay.
     fn release(&self, connection: Connection) {
+        let Backend::File { inner, tainted } = &connection.backend else {
+            return;
+        };
         let reusable = matches!(self.location(&connection.label), Some(Location::File(_)))
-            && connection.inner.is_autocommit()
-            && !connection.tainted.load(Ordering::Relaxed);
+            && inner.is_autocommit()
+            && !tainted.load(Ordering::Relaxed);
         if !reusable {
             return;
         }
@@ -310,11 +339,13 @@ impl sqlite::HostConnection for SqliteState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let connection = &self.connection(&connection)?.inner;
-        // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
-        Ok(tokio::task::block_in_place(|| {
-            execute(connection, &statement, parameters)
-        }))
+        Ok(match &self.connection(&connection)?.backend {
+            // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
+            Backend::File { inner, .. } => {
+                tokio::task::block_in_place(|| execute(inner, &statement, parameters))
+            }
+            Backend::Server(server) => sqlite_libsql::execute(server, &statement, parameters),
+        })
     }
 
     fn drop(&mut self, connection: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
@@ -331,6 +362,14 @@ impl sqlite::HostConnection for SqliteState {
 mod tests {
     use super::*;
     use crate::runtime_config::Database;
+
+    /// The file connection behind a guest's connection.
+    fn file(connection: &Connection) -> &rusqlite::Connection {
+        match &connection.backend {
+            Backend::File { inner, .. } => inner,
+            Backend::Server(_) => panic!("a file label gave a server connection"),
+        }
+    }
 
     fn grant(dir: &Path, labels: &[&str]) -> SqliteGrant {
         let mut config = RuntimeConfig::default();
@@ -369,19 +408,21 @@ mod tests {
     #[test]
     fn attaching_another_file_is_refused_but_memory_is_allowed() {
         let dir = tempfile::tempdir().unwrap();
-        let board = grant(dir.path(), &["boards"]).open("boards").unwrap().inner;
+        let board = grant(dir.path(), &["boards"]).open("boards").unwrap();
+        let board = file(&board);
         let users_file = dir.path().join("users.db").display().to_string();
         let attach = format!("ATTACH DATABASE '{users_file}' AS u");
-        assert!(execute(&board, &attach, vec![]).is_err());
-        assert!(execute(&board, "ATTACH DATABASE ':memory:' AS scratch", vec![]).is_ok());
+        assert!(execute(board, &attach, vec![]).is_err());
+        assert!(execute(board, "ATTACH DATABASE ':memory:' AS scratch", vec![]).is_ok());
     }
 
     #[test]
     fn statements_bind_parameters_and_return_typed_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let db = grant(dir.path(), &["users"]).open("users").unwrap().inner;
+        let db = grant(dir.path(), &["users"]).open("users").unwrap();
+        let db = file(&db);
         execute(
-            &db,
+            db,
             "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
             vec![],
         )
@@ -393,8 +434,8 @@ mod tests {
             Value::Blob(vec![0, 1]),
             Value::Null,
         ];
-        execute(&db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row).unwrap();
-        let result = execute(&db, "SELECT * FROM t", vec![]).unwrap();
+        execute(db, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row).unwrap();
+        let result = execute(db, "SELECT * FROM t", vec![]).unwrap();
         assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
         assert!(matches!(
             result.rows[0].values[..],
@@ -414,7 +455,7 @@ mod tests {
     fn mark(connection: &Connection, rows: usize) {
         let values = vec!["(1)"; rows].join(", ");
         execute(
-            &connection.inner,
+            file(connection),
             &format!("INSERT INTO t VALUES {values}"),
             vec![],
         )
@@ -426,29 +467,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let users = grant(dir.path(), &["users"]);
         let first = users.open("users").unwrap();
-        execute(&first.inner, "CREATE TABLE t (x)", vec![]).unwrap();
+        execute(&file(&first), "CREATE TABLE t (x)", vec![]).unwrap();
         mark(&first, 3);
         users.databases.release(first);
         let second = users.open("users").unwrap();
-        assert_eq!(second.inner.changes(), 3, "a clean connection is reused");
+        assert_eq!(file(&second).changes(), 3, "a clean connection is reused");
 
         mark(&second, 5);
-        execute(&second.inner, "BEGIN", vec![]).unwrap();
+        execute(&file(&second), "BEGIN", vec![]).unwrap();
         users.databases.release(second);
         let third = users.open("users").unwrap();
         assert_eq!(
-            third.inner.changes(),
+            file(&third).changes(),
             0,
             "an open transaction is not handed on"
         );
-        assert!(third.inner.is_autocommit());
+        assert!(file(&third).is_autocommit());
 
         mark(&third, 7);
-        execute(&third.inner, "PRAGMA foreign_keys = ON", vec![]).unwrap();
+        execute(&file(&third), "PRAGMA foreign_keys = ON", vec![]).unwrap();
         users.databases.release(third);
         let fourth = users.open("users").unwrap();
         assert_eq!(
-            fourth.inner.changes(),
+            file(&fourth).changes(),
             0,
             "a pragma that set something is not handed on"
         );
