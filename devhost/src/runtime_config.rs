@@ -46,7 +46,10 @@ pub enum Location {
     File(PathBuf),
     Memory,
     /// A libSQL server (Turso, `sqld`), reached over HTTP.
-    Libsql { url: String, token: String },
+    Libsql {
+        url: String,
+        token: String,
+    },
 }
 
 impl std::fmt::Display for Location {

@@ -41,7 +41,7 @@ enum Backend {
         tainted: Arc<AtomicBool>,
     },
     /// A connection of its own on a libSQL server, through the label's kept client.
-    Server(libsql::Connection),
+    Server(sqlite_libsql::Connection),
 }
 
 /// Every label the app can use, where it lives, its idle file connections and its servers'

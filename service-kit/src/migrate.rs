@@ -51,11 +51,18 @@ impl Schema {
 pub struct Db<D> {
     inner: D,
     migrations: &'static [&'static str],
+    /// Whether a statement the database finds busy is tried again here: everywhere but on a
+    /// local file, whose own busy handler (5 s) already waits for the lock.
+    waits_when_busy: bool,
 }
 
 impl<D: Database> Db<D> {
     pub fn for_reads(inner: D, migrations: &'static [&'static str]) -> Self {
-        Self { inner, migrations }
+        Self {
+            inner,
+            migrations,
+            waits_when_busy: true,
+        }
     }
 
     /// Checks the version (one statement) and migrates when it is behind. On a local file it
@@ -76,19 +83,34 @@ impl<D: Database> Db<D> {
             // now on it is treated as the server it is.
             inner.execute("UPDATE service_schema SET local_file = 0", &[])?;
         }
-        Ok(Self { inner, migrations })
+        Ok(Self {
+            inner,
+            migrations,
+            waits_when_busy: !state.local_file,
+        })
     }
 }
 
 impl<D: Database> Database for Db<D> {
+    /// Each statement of the services is one transaction of its own, so one that failed as
+    /// missing schema or as busy did nothing, and is safe to send again.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
-        match self.inner.execute(sql, params) {
-            // The statement failed as it was prepared, before it did anything: safe to repeat.
-            Err(error) if schema_is_behind(&error) => {
-                migrate(&self.inner, self.migrations)?;
-                self.inner.execute(sql, params)
+        let deadline = Instant::now() + BUSY_WAIT;
+        loop {
+            match self.inner.execute(sql, params) {
+                Err(error) if schema_is_behind(&error) => {
+                    migrate(&self.inner, self.migrations)?;
+                    return self.inner.execute(sql, params);
+                }
+                // A libSQL server answers a write that finds another stream's transaction
+                // holding the lock with SQLITE_BUSY at once, where a file's busy handler waits.
+                Err(error)
+                    if self.waits_when_busy && is_busy(&error) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(MIGRATION_POLL)
+                }
+                result => return result,
             }
-            result => result,
         }
     }
 }
@@ -110,6 +132,10 @@ pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::C
 
 /// How long a request waits for another request's migration of the same file to finish.
 const MIGRATION_WAIT: Duration = Duration::from_secs(30);
+/// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
+/// same 5 s a file's busy handler gives, which a libSQL server gives only in part (its own wait
+/// ends with SQLITE_BUSY after about a second under a burst of writers).
+const BUSY_WAIT: Duration = Duration::from_millis(BUSY_TIMEOUT_MS as u64);
 /// The pause between two looks at the schema version while another request migrates.
 const MIGRATION_POLL: Duration = Duration::from_millis(10);
 /// The busy timeout every Spin connection to a file starts with (rusqlite's), restored after
@@ -117,11 +143,12 @@ const MIGRATION_POLL: Duration = Duration::from_millis(10);
 const BUSY_TIMEOUT_MS: u32 = 5000;
 
 /// The table the schema's state lives in: one row, written by each migration in its own
-/// transaction.
+/// transaction, and claimed (until a time) by the request that is migrating.
 const STATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS service_schema (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
-    local_file INTEGER NOT NULL
+    local_file INTEGER NOT NULL,
+    claimed_until REAL NOT NULL
 )";
 
 /// What a database says about itself.
@@ -177,91 +204,123 @@ pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
     }
 }
 
-/// One attempt. On a local file it fails at once, rather than wait, when another connection
-/// holds the file. Whether the database is a local file is asked the one way that sends a
-/// server nothing it refuses to act on: a server refuses the first setting, a file takes it.
+/// One attempt. Whether the database is a local file is asked the one way that sends a server
+/// nothing it refuses to act on: a server refuses the first setting, a file takes it. On a local
+/// file the attempt fails at once, rather than wait, when another connection holds the file.
 fn migrate_without_waiting(
     db: &impl Database,
     migrations: &[&str],
     target: i64,
 ) -> Result<State, Error> {
     let local_file = db.execute("PRAGMA busy_timeout = 0", &[]).is_ok();
-    let result = if local_file {
-        // WAL lets readers carry on while a writer commits. The mode is stored in the file, so
-        // it is set once, and outside a transaction as SQLite requires.
-        db.execute("PRAGMA journal_mode = WAL", &[])
-            .and_then(|_| migrate_in_transaction(db, migrations, target, true))
-    } else {
-        migrate_in_transaction(db, migrations, target, false)
-    };
+    let result = claim_and_migrate(db, migrations, target, local_file);
     if local_file {
         db.execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"), &[])?;
     }
     result
 }
 
-/// The version is read again under the write lock (`BEGIN IMMEDIATE`), so of several replicas
-/// or requests that found the schema behind, exactly one applies each migration.
-fn migrate_in_transaction(
+/// How long a claim to migrate holds when its holder never finishes (a crashed process).
+const CLAIM_SECONDS: f64 = 10.0;
+
+/// Of all the requests and replicas that found the schema behind, the one whose claim lands in
+/// the state row migrates; the others are told `Busy` and look again. Only the claimer ever
+/// opens a transaction: a libSQL server that finds two transactions contending for its write
+/// lock fails one at once and keeps the lock blocked for the rest until its 5 s transaction
+/// timeout, whereas single statements (the claim) queue for it.
+fn claim_and_migrate(
     db: &impl Database,
     migrations: &[&str],
     target: i64,
     local_file: bool,
 ) -> Result<State, Error> {
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    let applied = apply_pending(db, migrations, target, local_file)
-        .and_then(|applied| db.execute("COMMIT", &[]).map(|_| applied));
-    match applied {
-        Ok((from, state)) => {
-            if from < state.version {
-                // One line per migration that ran, in the component's log: of several
-                // replicas that start on one fresh database, exactly one writes it.
-                eprintln!("schema migrated from version {from} to {}", state.version);
-            }
-            Ok(state)
-        }
-        Err(error) => {
-            // The failure is what the caller needs to hear about, not a rollback error.
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(error)
-        }
+    if local_file {
+        // WAL lets readers carry on while a writer commits. The mode is stored in the file, so
+        // it is set once, and outside a transaction as SQLite requires.
+        db.execute("PRAGMA journal_mode = WAL", &[])?;
     }
+    if claimed_by_another(db)? {
+        return Err(Error::Io(IN_PROGRESS.to_owned()));
+    }
+    let legacy = version_before_the_state_table(db, local_file)?;
+    db.execute(STATE_TABLE, &[])?;
+    let claimed = db.execute(
+        "INSERT INTO service_schema (id, version, local_file, claimed_until)
+         VALUES (1, ?, ?, unixepoch('subsec') + ?)
+         ON CONFLICT (id) DO UPDATE SET claimed_until = excluded.claimed_until
+         WHERE version < ? AND claimed_until < unixepoch('subsec')
+         RETURNING version",
+        &[
+            Value::Integer(legacy),
+            Value::Integer(local_file.into()),
+            Value::Real(CLAIM_SECONDS),
+            Value::Integer(target),
+        ],
+    )?;
+    let Some(Value::Integer(current)) = claimed.rows.first().and_then(|row| row.values.first())
+    else {
+        return Err(Error::Io(IN_PROGRESS.to_owned()));
+    };
+    let state = State {
+        version: (*current).max(target),
+        local_file,
+    };
+    let migrated = migrate_in_transaction(db, &migrations[*current as usize..], state);
+    if migrated.is_err() {
+        // Let the next attempt, of this request or another, claim it at once.
+        let _ = db.execute("UPDATE service_schema SET claimed_until = 0", &[]);
+    } else {
+        eprintln!(
+            "schema migrated from version {current} to {}",
+            state.version
+        );
+    }
+    migrated.map(|()| state)
 }
 
-/// SQLite's SQLITE_BUSY, which Spin's interface passes on only as its message.
+/// Whether another request holds the claim to migrate: asked with a read first, so that while
+/// one migrates the others only read and queue no write behind its transaction.
+fn claimed_by_another(db: &impl Database) -> Result<bool, Error> {
+    let result = match db.execute(
+        "SELECT claimed_until > unixepoch('subsec') FROM service_schema",
+        &[],
+    ) {
+        Err(error) if schema_is_behind(&error) => return Ok(false),
+        result => result?,
+    };
+    let row = result.rows.first().map(|row| row.values.as_slice());
+    Ok(matches!(row, Some([Value::Integer(claimed)]) if *claimed != 0))
+}
+
+/// What a request that finds another one migrating is told, to look again shortly.
+const IN_PROGRESS: &str = "database is locked: another request is migrating the schema";
+
+fn migrate_in_transaction(db: &impl Database, pending: &[&str], state: State) -> Result<(), Error> {
+    db.execute("BEGIN IMMEDIATE", &[])?;
+    let applied = pending
+        .iter()
+        .try_for_each(|statement| db.execute(statement, &[]).map(drop))
+        .and_then(|()| {
+            db.execute(
+                "UPDATE service_schema SET version = ?, local_file = ?, claimed_until = 0",
+                &[
+                    Value::Integer(state.version),
+                    Value::Integer(state.local_file.into()),
+                ],
+            )
+        })
+        .and_then(|_| db.execute("COMMIT", &[]));
+    if applied.is_err() {
+        // The failure is what the caller needs to hear about, not a rollback error.
+        let _ = db.execute("ROLLBACK", &[]);
+    }
+    applied.map(drop)
+}
+
+/// SQLite's SQLITE_BUSY, which Spin's interface passes on only as its message (also how a
+/// request hears that another one holds the claim to migrate).
 fn is_busy(error: &Error) -> bool {
     matches!(error, Error::Io(message) if message.contains("database is locked"))
-}
-
-fn apply_pending(
-    db: &impl Database,
-    migrations: &[&str],
-    target: i64,
-    local_file: bool,
-) -> Result<(i64, State), Error> {
-    let current = match read_state(db)? {
-        Some(state) => state.version,
-        None => version_before_the_state_table(db, local_file)?,
-    };
-    if current < target {
-        for statement in migrations.iter().skip(current as usize) {
-            db.execute(statement, &[])?;
-        }
-    }
-    let version = current.max(target);
-    db.execute(STATE_TABLE, &[])?;
-    db.execute(
-        "INSERT INTO service_schema (id, version, local_file) VALUES (1, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET version = excluded.version, local_file = excluded.local_file",
-        &[Value::Integer(version), Value::Integer(local_file.into())],
-    )?;
-    Ok((
-        current,
-        State {
-            version,
-            local_file,
-        },
-    ))
 }
 
 /// Files made by builds before `service_schema` kept their version in `PRAGMA user_version`.
@@ -424,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn a_migration_waits_out_another_one_that_holds_the_file_longer_than_the_busy_timeout() {
+    fn a_migration_waits_out_another_connection_that_holds_the_file_longer_than_the_busy_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let holder = open(&dir);
         holder
@@ -435,10 +494,25 @@ mod tests {
             move || migrate(&rusqlite::Connection::open(path).unwrap(), MIGRATIONS)
         });
         std::thread::sleep(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS) + 500));
-        apply_pending(&holder, MIGRATIONS, 2, true).unwrap();
-        holder.execute_batch("COMMIT").unwrap();
+        holder.execute_batch("ROLLBACK").unwrap();
         assert_eq!(waiter.join().unwrap().unwrap().version, 2);
         assert_eq!(version(&open(&dir)), 2);
+    }
+
+    #[test]
+    fn a_request_that_finds_the_migration_claimed_waits_for_it_and_does_not_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir);
+        db.execute_batch(STATE_TABLE).unwrap();
+        db.execute_batch("INSERT INTO service_schema VALUES (1, 0, 1, unixepoch('subsec') + 60)")
+            .unwrap();
+        assert!(is_busy(
+            &migrate_without_waiting(&db, MIGRATIONS, 2).unwrap_err()
+        ));
+        assert_eq!(version(&db), 0);
+        db.execute_batch("UPDATE service_schema SET claimed_until = 0")
+            .unwrap();
+        assert_eq!(migrate(&db, MIGRATIONS).unwrap().version, 2);
     }
 
     #[test]
@@ -447,10 +521,16 @@ mod tests {
         let broken = [MIGRATIONS[0], "CREATE TABLE oops (", MIGRATIONS[1]];
         assert!(migrate(&open(&dir), &broken).is_err());
         let db = open(&dir);
-        assert_eq!(read_state(&db).unwrap(), None);
+        assert_eq!(version(&db), 0);
         let tables: i64 = db
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name != 'service_schema'",
+                [],
+                |row| row.get(0),
+            )
             .unwrap();
         assert_eq!(tables, 0);
+        // Unclaimed again: the next attempt may migrate at once.
+        migrate(&db, MIGRATIONS).unwrap();
     }
 }
