@@ -1,11 +1,15 @@
 # The commands a newcomer needs. `make run` serves the app, `make test` runs every test.
-# Spin is used when it is installed (or SPIN_BIN names it); devhost otherwise.
+# Spin is used when it is installed (or SPIN_BIN names it); devhost otherwise. DB=libsql runs
+# each service's database on a libSQL server of its own (sqld: SQLD_BIN, or on PATH).
 
 # scripts/hosts.py is the one place that decides.
 SPIN ?= $(shell python3 scripts/hosts.py spin)
 DEVHOST := target/host/devhost
 COMPONENTS := -p user-component -p board-component -p probe-component
-HOST_FLAGS := --runtime-config-file runtime-config.toml
+# Adds the runtime config of the databases DB chooses (scripts/databases.py), starting sqld
+# first when DB=libsql.
+WITH_DATABASES := scripts/with-databases
+export DB REPLICAS
 
 # A second build of each service with another build id, for the swap tests.
 SWAP_TEST_BUILDS := target/swap-test/user_component.wasm target/swap-test/board_component.wasm
@@ -49,18 +53,20 @@ devhost: toolchain
 		echo "First build of devhost (wasmtime, natively): about 6 minutes on 2 cores; later builds take seconds."
 	cargo build --profile host -p devhost
 
-## Serve the whole app on 127.0.0.1:3000 (one process, board reaches user by chaining).
+## Serve the whole app on 127.0.0.1:3000 (one process, board reaches user by chaining);
+## make run DB=libsql: each service's database on a libSQL server of its own.
 ifneq ($(SPIN),)
 run: components
 	@echo "Running on Spin ($(SPIN))"
-	$(SPIN) up $(HOST_FLAGS)
+	$(WITH_DATABASES) $(SPIN) up
 else
 run: components devhost
 	@echo "Spin is not installed: running on devhost"
-	$(DEVHOST) $(HOST_FLAGS) --watch
+	$(WITH_DATABASES) $(DEVHOST) --watch
 endif
 
-## The whole API on 127.0.0.1:3000 through a gateway (HAProxy), each service its own process.
+## The whole API on 127.0.0.1:3000 through a gateway (HAProxy), each service its own process;
+## make split DB=libsql REPLICAS=2: each service's replicas share its libSQL server.
 split: build
 	scripts/split
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Which hosts this machine can run the app on, decided here and nowhere else: Spin when it is
-available (SPIN_BIN, or `spin` on PATH), devhost always (once built). The Makefile, the
-scripts, the benchmark and the test harness all ask this module.
+"""Which hosts and databases this machine can run the app on, decided here and nowhere else.
+Hosts: Spin when it is available (SPIN_BIN, or `spin` on PATH), devhost always (once built).
+Databases: local files always, libSQL servers when `sqld` is available (SQLD_BIN, or `sqld` on
+PATH). The Makefile, the scripts, the benchmark and the test harness all ask this module.
 
 As a command:  hosts.py spin     prints Spin's path, or nothing
+               hosts.py sqld     prints sqld's path, or nothing
                hosts.py default  prints the host `make run` uses: `spin` or `devhost`
 """
 
@@ -20,6 +22,16 @@ DEVHOST = ROOT / "target/host/devhost"
 def spin_binary():
     """Spin's path, or None."""
     return os.environ.get("SPIN_BIN") or shutil.which("spin")
+
+
+def sqld_binary():
+    """The libSQL server's path, or None. No registry ships it: see the README."""
+    return os.environ.get("SQLD_BIN") or shutil.which("sqld")
+
+
+def databases():
+    """Every database backend this machine can run, local files first."""
+    return ["file"] + (["libsql"] if sqld_binary() else [])
 
 
 def default_host():
@@ -56,6 +68,8 @@ if __name__ == "__main__":
     question = sys.argv[1] if len(sys.argv) > 1 else "default"
     if question == "spin":
         print(spin_binary() or "")
+    elif question == "sqld":
+        print(sqld_binary() or "")
     elif question == "default":
         print(default_host())
     else:

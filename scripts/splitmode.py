@@ -1,11 +1,15 @@
 """Split mode: each service in its own host process behind one gateway (HAProxy).
 
-`scripts/split` starts the gateway and one process per service and keeps them running,
-`scripts/swap` puts a new build of one service into service blue-green, `scripts/status` shows
-what serves. They share the state kept under `<SPLIT_DIR>/.spin/split/`:
+`scripts/split` starts the gateway and REPLICAS processes per service (1 by default) and keeps
+them running, `scripts/swap` puts a new build of one service into service blue-green, replacing
+every replica, `scripts/status` shows what serves. They share the state kept under
+`<SPLIT_DIR>/.spin/split/`:
 
-- `<component>.json`: the process serving that service now (pid, which is also its process
-  group, port, gateway slot, the build's `.wasm`);
+- `<component>.json`: the processes serving that service now: the gateway colour (blue or
+  green), the build's manifest, and per replica its pid (which is also its process group), port
+  and gateway slot (`blue1`, `blue2`, ...);
+- `databases.json`: the runtime config the services run with and, with DB=libsql, each label's
+  server (`scripts/databases.py`; data under `libsql/`);
 - `gateway.json`, `gateway.sock` (HAProxy's runtime API) and `gateway.log`;
 - `builds/`: each build put into service, copied, with a manifest that runs that copy, so a later
   `cargo build` never changes what a running or restarted process serves;
@@ -27,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
+import databases
 import hosts
 # Re-exported: split, swap and status reach them through this module.
 from hosts import free_port  # noqa: F401
@@ -40,7 +45,9 @@ SERVICES = {
     "user-component": ("users", "user_component"),
     "board-component": ("boards", "board_component"),
 }
-SLOTS = ("blue", "green")
+COLOURS = ("blue", "green")
+# Server slots per colour in deploy/gateway/haproxy.cfg: the most replicas split mode runs.
+MAX_REPLICAS = 4
 # How long a new process may take to answer its health check (Spin compiles at start).
 HEALTH_TIMEOUT = 60.0
 
@@ -111,6 +118,12 @@ def health(component, port):
         return error.code, error.headers.get("x-service-version")
 
 
+def runtime_config():
+    """The runtime config split mode's services run with (`databases.json`)."""
+    state = read_state("databases")
+    return state["runtime_config"] if state else str(databases.FILE_CONFIG)
+
+
 def start_service(component, manifest, port, gateway_addr):
     """Starts `component` from `manifest` on `port` in a process group (and session) of its own,
     and waits until its health endpoint answers 200. Returns (pid, version)."""
@@ -118,7 +131,7 @@ def start_service(component, manifest, port, gateway_addr):
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stem = f"{component}-{port}"
-    args = command + ["--from", manifest, "--runtime-config-file", str(ROOT / "runtime-config.toml"),
+    args = command + ["--from", manifest, "--runtime-config-file", runtime_config(),
                       "--listen", f"127.0.0.1:{port}", "--component-id", component]
     if name == "spin":
         args += ["--log-dir", str(logs / stem)]
@@ -158,12 +171,49 @@ def gateway(command):
     return answer.decode()
 
 
-def sessions(backend, slot):
-    """Requests the gateway has in flight on one server slot (its `scur`)."""
+def server_stat(backend, slot):
+    """The gateway's statistics row of one server slot."""
     lines = gateway("show stat").splitlines()
     header = lines[0].lstrip("# ").split(",")
     for line in lines[1:]:
         row = dict(zip(header, line.split(",")))
         if row.get("pxname") == backend and row.get("svname") == slot:
-            return int(row["scur"] or 0) + int(row["qcur"] or 0)
+            return row
     raise SystemExit(f"the gateway has no server {backend}/{slot}")
+
+
+def sessions(backend, slot):
+    """Requests the gateway has in flight on one server slot (its `scur`, and its queue)."""
+    row = server_stat(backend, slot)
+    return int(row["scur"] or 0) + int(row["qcur"] or 0)
+
+
+def slots(colour, replicas):
+    return [f"{colour}{n}" for n in range(1, replicas + 1)]
+
+
+def put_in_service(backend, replicas):
+    """Points each slot at its replica's port and enables it; returns once the gateway's health
+    checks have found every one of them up."""
+    for replica in replicas:
+        gateway(f"set server {backend}/{replica['slot']} addr 127.0.0.1 port {replica['port']}")
+        gateway(f"set server {backend}/{replica['slot']} state ready")
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    while any(not server_stat(backend, r["slot"])["status"].startswith("UP") for r in replicas):
+        if time.monotonic() > deadline:
+            raise StartFailure(f"the gateway's health checks did not find {backend} up")
+        time.sleep(0.05)
+
+
+def replica_count():
+    """REPLICAS (1 by default). A local file is not shared between processes that could run on
+    different machines, so more than one replica needs DB=libsql."""
+    raw = os.environ.get("REPLICAS") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise SystemExit(f"REPLICAS is {raw!r}; expected 1 to {MAX_REPLICAS}")
+    replicas = int(raw)
+    if replicas > 1 and databases.chosen() == "file":
+        raise SystemExit("REPLICAS above 1 needs DB=libsql: replicas share their service's database, "
+                         "and a local SQLite file is not shared between pods (each would write a "
+                         "file of its own on its own disk). Run `make split DB=libsql REPLICAS=2`.")
+    return replicas

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 use e2e::client::Client;
-use e2e::host::{AppSpec, RunningApp};
+use e2e::db::Store;
+use e2e::host::{AppSpec, RunningApp, LABELS};
 use e2e::split::SplitApp;
-use e2e::{db, workspace};
+use e2e::workspace;
 use serde_json::{json, Value};
 
 /// A short sync interval keeps the tests quick; the default is 2 s.
@@ -131,7 +132,8 @@ fn a_boards_database_from_before_the_replica_upgrades_in_place_and_repairs_its_a
     )
     .unwrap();
     // Made by the code of before the replica, when the posts' table was still called `boards`.
-    let posts_before = db::dump(&boards_db, "boards");
+    let file = Store::File(boards_db);
+    let posts_before = file.dump("boards");
     assert_eq!(posts_before.len(), 3);
 
     let mut split = SplitApp::start_in(dir);
@@ -167,11 +169,11 @@ fn a_boards_database_from_before_the_replica_upgrades_in_place_and_repairs_its_a
     split.user.stop();
     assert_eq!(author_of(&split.board.client, 1)["name"], "Bob");
     assert_eq!(
-        db::dump(&boards_db, "posts"),
+        file.dump("posts"),
         posts_before,
         "the posts are intact, in the table renamed `posts`"
     );
-    assert_eq!(db::row_count(&boards_db, "authors"), 2);
+    assert_eq!(file.row_count("authors"), 2);
 }
 
 #[test]
@@ -212,11 +214,8 @@ fn after_sigkill_crash_rounds_the_replica_and_the_feed_agree() {
         );
         thread::sleep(Duration::from_millis(100));
     }
-    for file in ["boards.db", "users.db"] {
-        assert_eq!(
-            db::integrity_check(&dir.path().join(".spin").join(file)),
-            "ok"
-        );
+    for label in LABELS {
+        assert_eq!(app.store(label).integrity_check(), "ok", "{label}");
     }
 }
 

@@ -8,7 +8,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::client::Client;
-use e2e::db;
 use e2e::host::RunningApp;
 use e2e::load;
 use serde_json::json;
@@ -59,7 +58,7 @@ fn of_100_simultaneous_sign_ups_with_one_email_exactly_one_wins() {
             "round {round}: {statuses:?}\n{}",
             app.log()
         );
-        assert_eq!(db::row_count(&app.dir.join(".spin/users.db"), "users"), 1);
+        assert_eq!(app.store("users").row_count("users"), 1);
         assert_no_lock_errors(&app);
     }
     stop.store(true, Ordering::Relaxed);
@@ -117,14 +116,8 @@ impl Load {
             app.log()
         );
         assert_no_lock_errors(app);
-        assert_eq!(
-            db::row_count(&app.dir.join(".spin/users.db"), "users"),
-            self.users as i64 + 1
-        );
-        assert_eq!(
-            db::row_count(&app.dir.join(".spin/boards.db"), "posts"),
-            self.posts as i64
-        );
+        assert_eq!(app.store("users").row_count("users"), self.users as i64 + 1);
+        assert_eq!(app.store("boards").row_count("posts"), self.posts as i64);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Killing the host (SIGKILL) in the middle of writes loses nothing that was acknowledged and
-//! leaves both database files sound.
+//! Killing what holds the data (SIGKILL) in the middle of writes loses nothing that was
+//! acknowledged and leaves both databases sound: the host, with local files; each service's
+//! libSQL server, with libSQL (the host keeps running and recovers without a restart).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use e2e::client::Client;
-use e2e::db;
-use e2e::host::{AppSpec, RunningApp};
+use e2e::host::{AppSpec, RunningApp, LABELS};
 use e2e::load;
 use serde_json::json;
 
@@ -66,8 +66,27 @@ fn writer(
     );
 }
 
+/// SIGKILL to what holds the data: each libSQL server, or else the host with its files.
+fn crash(app: &mut RunningApp) {
+    if app.sqld("users").is_none() {
+        return app.kill();
+    }
+    for label in LABELS {
+        app.sqld(label).expect("a server per label").kill();
+    }
+}
+
+fn recover(app: &mut RunningApp) {
+    if app.sqld("users").is_none() {
+        return app.restart();
+    }
+    for label in LABELS {
+        app.sqld(label).expect("a server per label").restart();
+    }
+}
+
 #[test]
-fn writes_acknowledged_before_a_sigkill_survive_it_and_the_files_stay_sound() {
+fn writes_acknowledged_before_a_sigkill_survive_it_and_the_databases_stay_sound() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = RunningApp::start(AppSpec {
         dir: Some(dir.path().to_path_buf()),
@@ -85,19 +104,19 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_files_stay_sound() {
             })
             .collect();
         thread::sleep(Duration::from_millis(*pause));
-        app.kill();
+        crash(&mut app);
         stop.store(true, Ordering::Relaxed);
         for worker in workers {
             worker.join().unwrap();
         }
-        for file in ["users.db", "boards.db"] {
+        recover(&mut app);
+        for label in LABELS {
             assert_eq!(
-                db::integrity_check(&dir.path().join(".spin").join(file)),
+                app.store(label).integrity_check(),
                 "ok",
-                "round {round}: {file}"
+                "round {round}: {label}"
             );
         }
-        app.restart();
         let acked = acked.lock().unwrap();
         app.client
             .assert_readable(&acked.users, &acked.posts, &format!("round {round}"));

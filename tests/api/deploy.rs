@@ -6,8 +6,9 @@
 
 use std::process::Command;
 
+use e2e::client::Client;
 use e2e::host::{write_file, AppSpec, RunningApp};
-use e2e::{db, workspace};
+use e2e::workspace;
 use serde_yaml_ng::Value;
 
 fn validator(deploy_dir: Option<&std::path::Path>) -> std::process::Output {
@@ -189,23 +190,24 @@ fn each_spinapps_selection_starts_alone_and_its_probes_tell_alive_from_ready() {
                     .collect()
             })
             .unwrap_or_default();
-        let running = RunningApp::start(AppSpec {
+        let mut running = RunningApp::start(AppSpec {
             component_ids,
             env,
             ..AppSpec::default()
         });
+        let client = Client::new(running.client.base());
         let probe = |name: &str| {
             let path = spec["checks"][name]["httpGet"]["path"].as_str().unwrap();
-            running.client.get(path).status
+            client.get(path).status
         };
         assert_eq!(probe("readiness"), 200);
         assert_eq!(probe("liveness"), 200);
         // A broken database: out of rotation (not ready), but alive, so not restarted.
-        let database = match spec["components"][0].as_str().unwrap() {
-            "user-component" => "users.db",
-            _ => "boards.db",
+        let label = match spec["components"][0].as_str().unwrap() {
+            "user-component" => "users",
+            _ => "boards",
         };
-        db::ruin(&running.dir, database);
+        running.break_database(label);
         assert_eq!(probe("readiness"), 503, "{}", running.log());
         assert_eq!(probe("liveness"), 200);
     }

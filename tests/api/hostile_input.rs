@@ -3,7 +3,6 @@
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use e2e::client::Reply;
-use e2e::db;
 use e2e::host::RunningApp;
 use serde_json::json;
 
@@ -227,11 +226,8 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         "/boards",
         &json!({ "userId": ann, "title": "kept", "content": "kept" }),
     );
-    let (users_db, boards_db) = (
-        app.dir.join(".spin/users.db"),
-        app.dir.join(".spin/boards.db"),
-    );
-    let before = (db::dump(&users_db, "users"), db::dump(&boards_db, "posts"));
+    let (users_db, boards_db) = (app.store("users"), app.store("boards"));
+    let before = (users_db.dump("users"), boards_db.dump("posts"));
 
     let corpus = corpus();
     for case in &corpus {
@@ -257,7 +253,7 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         corpus.len()
     );
 
-    let after = (db::dump(&users_db, "users"), db::dump(&boards_db, "posts"));
+    let after = (users_db.dump("users"), boards_db.dump("posts"));
     assert_eq!(before, after, "the corpus changed the databases");
     assert!(
         !app.log().contains(SECRET) && !app.log().contains("$argon2"),
@@ -276,7 +272,7 @@ fn sql_metacharacters_are_stored_as_text() {
     assert_eq!(reply.status, 201, "{}", reply.text());
     let id = reply.json()["id"].as_i64().unwrap();
     assert_eq!(app.client.get(&format!("/users/{id}")).json()["name"], name);
-    assert_eq!(db::row_count(&app.dir.join(".spin/users.db"), "users"), 1);
+    assert_eq!(app.store("users").row_count("users"), 1);
 }
 
 #[test]
@@ -298,16 +294,10 @@ fn passwords_are_stored_only_as_salted_argon2id_hashes_and_never_shown() {
     ] {
         assert_no_secret(&app.client.get(&path), &path);
     }
-    let users_db = app.dir.join(".spin/users.db");
+    let users_db = app.store("users");
     let hashes: Vec<String> = ids
         .iter()
-        .map(|id| {
-            db::text(
-                &users_db,
-                "SELECT password_hash FROM users WHERE id = ?",
-                *id,
-            )
-        })
+        .map(|id| users_db.text("SELECT password_hash FROM users WHERE id = ?", *id))
         .collect();
     assert_ne!(
         hashes[0], hashes[1],

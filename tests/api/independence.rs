@@ -5,7 +5,6 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use e2e::client::Client;
-use e2e::db;
 use e2e::host::RunningApp;
 use e2e::split::SplitApp;
 use serde_json::json;
@@ -114,10 +113,10 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
 
 #[test]
 fn an_unusable_users_database_takes_down_only_the_user_service() {
-    let app = RunningApp::start_default();
+    let mut app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let post = app.client.write_post(ann, "t")["id"].as_i64().unwrap();
-    db::ruin(&app.dir, "users.db");
+    app.break_database("users");
 
     app.client.get("/users/health").problem(503);
     app.client.get(&format!("/users/{ann}")).problem(503);
@@ -147,10 +146,10 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
 
 #[test]
 fn an_unusable_boards_database_does_not_affect_sign_up() {
-    let app = RunningApp::start_default();
+    let mut app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     app.client.write_post(ann, "t")["id"].as_i64().unwrap();
-    db::ruin(&app.dir, "boards.db");
+    app.break_database("boards");
 
     app.client.get("/boards/health").problem(503);
     app.client.get("/boards").problem(503);

@@ -1,6 +1,6 @@
 //! The end-to-end suites, one module each, built as one test binary (one link instead of one
 //! per suite). Every test runs the built `.wasm` through a real host (devhost, or Spin: see
-//! `e2e::host`), with real SQLite files and real HTTP. Names are `<suite>::<test>`, which is
+//! `e2e::host`), with real SQLite files or libSQL servers and real HTTP. Names are `<suite>::<test>`, which is
 //! what `scripts/test`'s skip list uses.
 
 mod author_replica;
@@ -13,6 +13,7 @@ mod crashes;
 mod deploy;
 mod hostile_input;
 mod independence;
+mod libsql;
 mod lifecycle;
 mod live_swap;
 mod spin_semantics;

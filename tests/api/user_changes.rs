@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
 use e2e::client::{Client, Reply};
-use e2e::db;
+use e2e::db::Store;
 use e2e::host::RunningApp;
 use serde_json::{json, Value};
 
@@ -90,7 +90,7 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let bob = app.client.sign_up("bob@example.org", "Bob");
-    let users_db = app.dir.join(".spin/users.db");
+    let users_db = app.store("users");
     let before = users_and_changes(&users_db);
     let wrong_password = basic("ann@example.org", "wrong horse");
     let unknown = basic("nobody@example.org", PASSWORD);
@@ -138,11 +138,8 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
 }
 
 /// Both tables a rename touches, row by row.
-fn users_and_changes(users_db: &std::path::Path) -> (Vec<String>, Vec<String>) {
-    (
-        db::dump(users_db, "users"),
-        db::dump(users_db, "user_changes"),
-    )
+fn users_and_changes(users_db: &Store) -> (Vec<String>, Vec<String>) {
+    (users_db.dump("users"), users_db.dump("user_changes"))
 }
 
 /// `status`, a Basic challenge with a 401, and no password echoed.

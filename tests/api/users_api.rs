@@ -154,7 +154,7 @@ fn health_touches_the_database() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["status"], "ok");
     assert!(
-        app.dir.join(".spin/users.db").exists(),
+        app.store("users").exists(),
         "health created the users database"
     );
 }

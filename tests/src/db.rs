@@ -1,62 +1,120 @@
-//! Looking at the database files directly, as an operator would: row counts, contents and
-//! integrity, independent of what the services say over HTTP.
+//! Looking at a service's database directly, as an operator would: row counts, contents and
+//! integrity, independent of what the services say over HTTP. A database is a local file or a
+//! libSQL server; [`Store`] reads either the same way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
 
-fn open(path: &Path) -> Connection {
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
+use crate::sqld::Sqld;
+
+/// One label's data: a SQLite file, or the `sqld` that holds it.
+pub enum Store<'a> {
+    File(PathBuf),
+    Server(&'a Sqld),
 }
 
-/// Rows in `table`, or 0 when the file or the table does not exist yet.
-pub fn row_count(path: &Path, table: &str) -> i64 {
-    if !path.exists() {
-        return 0;
+impl Store<'_> {
+    /// Rows in `table`, or 0 when the database or the table does not exist yet.
+    pub fn row_count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        self.rows(&sql, None)
+            .and_then(|rows| rows.first()?.first()?.parse().ok())
+            .unwrap_or(0)
     }
-    open(path)
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-        .unwrap_or(0)
+
+    /// Every row of `table` as text, in rowid order: equal dumps mean equal contents.
+    pub fn dump(&self, table: &str) -> Vec<String> {
+        self.rows(&format!("SELECT * FROM {table} ORDER BY rowid"), None)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| row.join("|"))
+            .collect()
+    }
+
+    /// One column of one row, e.g. a stored password hash.
+    pub fn text(&self, sql: &str, param: i64) -> String {
+        let rows = self
+            .rows(sql, Some(param))
+            .unwrap_or_else(|| panic!("no answer to {sql}"));
+        rows.first()
+            .and_then(|row| row.first())
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {sql} with {param}"))
+    }
+
+    /// Whether the database exists yet: the file, or any table on the server.
+    pub fn exists(&self) -> bool {
+        match self {
+            Store::File(path) => path.exists(),
+            Store::Server(_) => self.row_count("sqlite_master") > 0,
+        }
+    }
+
+    /// `PRAGMA integrity_check`: `ok` for a sound database.
+    pub fn integrity_check(&self) -> String {
+        self.text("PRAGMA integrity_check", 0)
+    }
+
+    /// The rows of `sql` as text, `None` when the database or a table it names is missing.
+    fn rows(&self, sql: &str, param: Option<i64>) -> Option<Vec<Vec<String>>> {
+        // The check pragma takes no parameter; every other query here takes at most one.
+        let param = param.filter(|_| sql.contains('?'));
+        match self {
+            Store::File(path) => file_rows(path, sql, param),
+            Store::Server(server) => {
+                let params: Vec<Value> = param.map(Value::from).into_iter().collect();
+                let rows = server.query(sql, &params).ok()?;
+                Some(
+                    rows.iter()
+                        .map(|row| row.iter().map(text_of).collect())
+                        .collect(),
+                )
+            }
+        }
+    }
 }
 
-/// Every row of `table` as text, in rowid order: equal dumps mean equal contents.
-pub fn dump(path: &Path, table: &str) -> Vec<String> {
+fn file_rows(path: &Path, sql: &str, param: Option<i64>) -> Option<Vec<Vec<String>>> {
     if !path.exists() {
-        return Vec::new();
+        return None;
     }
-    let connection = open(path);
-    let Ok(mut statement) = connection.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))
-    else {
-        return Vec::new();
-    };
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut statement = connection.prepare(sql).ok()?;
     let columns = statement.column_count();
-    statement
-        .query_map([], |row| {
+    let params: Vec<i64> = param.into_iter().collect();
+    let rows = statement
+        .query_map(rusqlite::params_from_iter(params), |row| {
             (0..columns)
-                .map(|i| row.get_ref(i).map(|v| format!("{v:?}")))
+                .map(|i| row.get_ref(i).map(file_text))
                 .collect::<Result<Vec<_>, _>>()
-                .map(|values| values.join("|"))
         })
-        .unwrap()
+        .ok()?
         .collect::<Result<_, _>>()
-        .unwrap()
+        .ok()?;
+    Some(rows)
 }
 
-/// `PRAGMA integrity_check`: `ok` for a sound file.
-pub fn integrity_check(path: &Path) -> String {
-    open(path)
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .unwrap()
+fn file_text(value: rusqlite::types::ValueRef<'_>) -> String {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => r.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("{b:?}"),
+    }
 }
 
-/// One column of one row, e.g. a stored password hash.
-pub fn text(path: &Path, sql: &str, param: i64) -> String {
-    open(path)
-        .query_row(sql, [param], |row| row.get(0))
-        .unwrap()
+/// The server's JSON for a value, as the file's text for it.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".to_owned(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Replaces the database file `dir/.spin/<file>` with bytes SQLite cannot open.

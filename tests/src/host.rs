@@ -2,6 +2,9 @@
 //! of a run, as `make test` does for each of its runs; without it, Spin when `scripts/hosts.py`
 //! finds it, devhost otherwise. Both get the same `spin up` flags and
 //! the same files. Each host runs in a process group of its own and is stopped as a group.
+//!
+//! `E2E_DB` names the databases of a run: local files (the repository's `runtime-config.toml`),
+//! or `libsql`, where the app's two labels are each a fresh `sqld` of their own (see `sqld`).
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -12,8 +15,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::db::Store;
 use crate::process;
+use crate::sqld::{self, Backend, Sqld};
 use crate::workspace;
+
+/// The app's labels, each one service's database.
+pub const LABELS: [&str; 2] = ["users", "boards"];
 
 /// How long a host may take to answer its first request (Spin compiles components at start).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -138,7 +146,8 @@ impl Default for AppSpec {
     }
 }
 
-/// A host process group serving the app. Stopped (SIGTERM to the group) when dropped.
+/// A host process group serving the app. Stopped (SIGTERM to the group) when dropped, and
+/// with it the run's libSQL servers, if any.
 pub struct RunningApp {
     pub client: Client,
     pub addr: SocketAddr,
@@ -146,6 +155,8 @@ pub struct RunningApp {
     pub host: Host,
     spec: AppSpec,
     child: Option<Child>,
+    /// The app's own labels' servers, in the libSQL configuration (in `LABELS` order).
+    servers: Vec<Sqld>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -165,6 +176,7 @@ impl RunningApp {
             }
         };
         let addr = spec.listen.unwrap_or_else(free_port);
+        let (spec, servers) = databases_for(spec, &dir, addr);
         let mut app = Self {
             client: Client::new(&format!("http://{addr}")),
             addr,
@@ -172,10 +184,33 @@ impl RunningApp {
             host: Host::detect(),
             spec,
             child: None,
+            servers,
             _tempdir: tempdir,
         };
         app.launch();
         app
+    }
+
+    /// Where label `label` keeps its data, for looking at it directly.
+    pub fn store(&self, label: &str) -> Store<'_> {
+        match self.servers.get(label_index(label)) {
+            Some(server) => Store::Server(server),
+            None => Store::File(self.dir.join(format!(".spin/{label}.db"))),
+        }
+    }
+
+    /// Makes label `label`'s database unusable, as an operator's accident would: the file
+    /// replaced by bytes SQLite cannot open, or the libSQL server stopped.
+    pub fn break_database(&mut self, label: &str) {
+        match self.sqld(label) {
+            Some(server) => server.stop(),
+            None => crate::db::ruin(&self.dir, &format!("{label}.db")),
+        }
+    }
+
+    /// The libSQL server of `label`; `None` with local files.
+    pub fn sqld(&mut self, label: &str) -> Option<&mut Sqld> {
+        self.servers.get_mut(label_index(label))
     }
 
     /// Everything the host and its components printed so far, for assertions and failure
@@ -339,6 +374,36 @@ impl Drop for RunningApp {
             let _ = child.wait();
         }
     }
+}
+
+fn label_index(label: &str) -> usize {
+    LABELS
+        .iter()
+        .position(|known| *known == label)
+        .unwrap_or_else(|| panic!("the app has no label `{label}`"))
+}
+
+/// In the libSQL configuration, an app started with the repository's runtime config gets a
+/// fresh `sqld` per label instead, and a runtime config naming them; any other runtime config
+/// is the test's own and is kept.
+fn databases_for(mut spec: AppSpec, dir: &Path, addr: SocketAddr) -> (AppSpec, Vec<Sqld>) {
+    let default = spec.runtime_config == AppSpec::default().runtime_config;
+    if Backend::detect() != Backend::Libsql || !default {
+        return (spec, Vec::new());
+    }
+    // Per app: two apps in one directory (split mode's two services) have servers of their own.
+    let data = dir.join(format!("sqld-{}", addr.port()));
+    let servers: Vec<Sqld> = LABELS
+        .iter()
+        .map(|label| Sqld::start(&data.join(label)))
+        .collect();
+    let labelled: Vec<(&str, &Sqld)> = LABELS.iter().copied().zip(&servers).collect();
+    spec.runtime_config = write_file(
+        dir,
+        &format!("runtime-config.libsql-{}.toml", addr.port()),
+        &sqld::runtime_config(&labelled),
+    );
+    (spec, servers)
 }
 
 fn log_files(dir: &Path) -> Vec<PathBuf> {

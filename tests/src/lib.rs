@@ -1,6 +1,7 @@
 //! The end-to-end harness: starts the app on a host in a fresh directory, on a free port, waits
 //! until it answers, and gives the tests a small HTTP client. The same tests run on devhost
-//! (default) and on Spin (`SPIN_BIN`, or `spin` on `PATH`); nothing in them depends on which.
+//! (default) and on Spin (`SPIN_BIN`, or `spin` on `PATH`), on local files and on libSQL servers
+//! (`sqld`, when the machine has one); nothing in them depends on which.
 
 pub mod client;
 pub mod db;
@@ -8,6 +9,7 @@ pub mod host;
 pub mod load;
 pub mod process;
 pub mod split;
+pub mod sqld;
 
 use std::path::{Path, PathBuf};
 

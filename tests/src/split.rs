@@ -1,6 +1,7 @@
 //! Split mode in tests. `SplitApp`: each service in its own host process, board pointed at user
 //! by `SPIN_VARIABLE_USER_SERVICE_URL`, both in one working directory (each opens only its
-//! file). `SplitScript`: split mode as users run it, `scripts/split` with its gateway.
+//! file). `SplitScript`: split mode as users run it, `scripts/split` with its gateway; in the
+//! libSQL configuration with `DB=libsql REPLICAS=2`, as a cluster runs the services.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -12,8 +13,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::client::Client;
-use crate::host::{free_port, AppSpec, Host, RunningApp};
+use crate::host::{free_port, write_file, AppSpec, Host, RunningApp};
+use crate::sqld::Backend;
 use crate::{process, workspace};
+
+/// Replicas per service split mode runs in the tests: one per file, two per libSQL server (as
+/// `deploy/spinkube/*.yaml` does).
+pub const REPLICAS_ON_FILES: usize = 1;
+pub const REPLICAS_ON_LIBSQL: usize = 2;
 
 pub struct SplitApp {
     pub user: RunningApp,
@@ -69,8 +76,33 @@ impl SplitScript {
         let dir = tempfile::tempdir().unwrap();
         let gateway_addr = free_port();
         let log = std::fs::File::create(dir.path().join("split.log")).unwrap();
-        let script = script_command("split", dir.path())
+        let (database, replicas) = match Backend::detect() {
+            Backend::File => ("file", REPLICAS_ON_FILES),
+            Backend::Libsql => ("libsql", REPLICAS_ON_LIBSQL),
+        };
+        // Under GNU make, as `make split` runs it (without its build step): make passes a
+        // SIGTERM to the group on to its child once more, which once cut split mode's cleanup
+        // short and left every process running.
+        let makefile = write_file(
+            dir.path(),
+            "Makefile",
+            &format!(
+                "split:\n\t{}\n",
+                workspace().join("scripts/split").display()
+            ),
+        );
+        let settings = script_command("split", dir.path());
+        let script = Command::new("make")
+            .arg("-s")
+            .arg("-f")
+            .arg(makefile)
+            .arg("split")
+            .envs(settings.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null())
+            .current_dir(dir.path())
             .env("GATEWAY_ADDR", gateway_addr.to_string())
+            .env("DB", database)
+            .env("REPLICAS", replicas.to_string())
             .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -93,8 +125,36 @@ impl SplitScript {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
+    /// The process (group) of the first replica serving `component`.
     pub fn pid(&self, component: &str) -> u32 {
-        self.state(component)["pid"].as_u64().unwrap() as u32
+        self.pids(component)[0]
+    }
+
+    /// The process (group) of every replica serving `component`.
+    pub fn pids(&self, component: &str) -> Vec<u32> {
+        self.state(component)["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|replica| replica["pid"].as_u64().unwrap() as u32)
+            .collect()
+    }
+
+    /// Every process group of split mode: the gateway, each replica and each database server.
+    pub fn groups(&self) -> Vec<u32> {
+        let mut groups = vec![self.state("gateway")["pid"].as_u64().unwrap() as u32];
+        for component in ["user-component", "board-component"] {
+            groups.extend(self.pids(component));
+        }
+        let servers = self.state("databases")["servers"].clone();
+        groups.extend(
+            servers
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, pid)| pid.as_u64().unwrap() as u32),
+        );
+        groups
     }
 
     pub fn version(&self, path: &str) -> String {
@@ -126,15 +186,14 @@ impl SplitScript {
         }
     }
 
-    /// Stops the script as Ctrl-C would and asserts nothing of split mode is left: no process
-    /// in the gateway's or the services' groups, and the gateway refuses connections.
+    /// Stops the script as a service manager would (SIGTERM to its process group) and asserts
+    /// nothing of split mode is left: no process in the gateway's, the replicas' or the
+    /// databases' groups, no state naming them, and the gateway refuses connections.
     pub fn stop(mut self) {
-        let groups: Vec<u32> = ["gateway", "user-component", "board-component"]
-            .iter()
-            .map(|name| self.state(name)["pid"].as_u64().unwrap() as u32)
-            .collect();
+        let groups = self.groups();
         process::signal_group(self.script.id(), libc::SIGTERM);
-        assert!(self.script.wait().unwrap().success(), "{}", self.log());
+        // make dies of the signal once its child, split mode, has finished stopping.
+        self.script.wait().unwrap();
         for group in groups {
             assert_eq!(
                 process::group_members(group),
@@ -147,6 +206,13 @@ impl SplitScript {
             .gateway
             .try_send("GET", "/users/health", None, b"")
             .is_err());
+        let state = self.dir.path().join(".spin/split");
+        let left: Vec<_> = std::fs::read_dir(&state)
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        assert!(left.is_empty(), "state left behind: {left:?}");
     }
 }
 

@@ -1,0 +1,226 @@
+//! A real libSQL server (`sqld`) per service database, for the libSQL configuration of the
+//! suites (`E2E_DB=libsql`). Found as `scripts/hosts.py` finds it (`SQLD_BIN`, or `sqld` on
+//! `PATH`). Each server runs in a process group of its own, on a port of its own, with its own
+//! data directory, and is stopped as a group.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::host::free_port;
+use crate::{process, workspace};
+
+/// How long a fresh server may take to answer `GET /health`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which kind of database the app's labels are in this run: `E2E_DB`, as `make test` sets it
+/// for each configuration; local files when unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    File,
+    Libsql,
+}
+
+impl Backend {
+    pub fn detect() -> Self {
+        match std::env::var("E2E_DB").as_deref() {
+            Ok("libsql") => Backend::Libsql,
+            Ok("file") | Err(_) => Backend::File,
+            Ok(other) => panic!("E2E_DB is `{other}`; expected `file` or `libsql`"),
+        }
+    }
+}
+
+/// The server binary, asked of `scripts/hosts.py` once per test process.
+pub fn sqld_binary() -> PathBuf {
+    static SQLD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SQLD.get_or_init(|| {
+        let output = Command::new("python3")
+            .arg(workspace().join("scripts/hosts.py"))
+            .arg("sqld")
+            .output()
+            .expect("python3 runs scripts/hosts.py");
+        let path = String::from_utf8(output.stdout).expect("a path");
+        let path = path.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    })
+    .clone()
+    .expect("the libSQL configuration needs sqld: set SQLD_BIN or put sqld on PATH")
+}
+
+/// One running `sqld`.
+pub struct Sqld {
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    extra_args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Sqld {
+    /// A fresh server keeping its data under `dir`.
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, Vec::new())
+    }
+
+    /// A fresh server with further flags, e.g. `--auth-jwt-key-file`.
+    pub fn start_with(dir: &Path, extra_args: Vec<String>) -> Self {
+        std::fs::create_dir_all(dir).expect("a data directory");
+        let mut server = Self {
+            addr: free_port(),
+            dir: dir.to_path_buf(),
+            extra_args,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn launch(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("sqld.log"))
+            .expect("a log file");
+        let child = Command::new(sqld_binary())
+            .arg("--db-path")
+            .arg(self.dir.join("data"))
+            .arg("--http-listen-addr")
+            .arg(self.addr.to_string())
+            .arg("--no-welcome")
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("sqld starts");
+        self.child = Some(child);
+        self.wait_until_healthy();
+    }
+
+    fn wait_until_healthy(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let agent = agent();
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("sqld exited at start-up ({status}):\n{}", self.log());
+                }
+            }
+            if agent.get(&format!("{}/health", self.url())).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "sqld did not answer within {START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sqld.log")).unwrap_or_default()
+    }
+
+    /// Stops the server (SIGTERM to its group) and waits until it is gone.
+    pub fn stop(&mut self) {
+        self.end(libc::SIGTERM);
+    }
+
+    /// Crashes the server: SIGKILL to its group, no chance to flush anything.
+    pub fn kill(&mut self) {
+        self.end(libc::SIGKILL);
+    }
+
+    /// Starts the server again on the same port and data, after `stop` or `kill`.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Freezes the server (SIGSTOP): it keeps its port and accepts connections, and answers
+    /// nothing until [`Sqld::thaw`].
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("sqld is running");
+        process::signal_group(child.id(), signal);
+    }
+
+    fn end(&mut self, signal: libc::c_int) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        process::signal_group(child.id(), libc::SIGCONT);
+        process::signal_group(child.id(), signal);
+        let _ = child.wait();
+        process::wait_until_gone(child.id(), self.addr);
+    }
+
+    /// Runs one statement over the server's HTTP API, as an operator's client would, and
+    /// returns its rows; `Err` with the server's message when it refuses the statement.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, String> {
+        let body = json!({ "statements": [{ "q": sql, "params": params }] });
+        let reply = agent()
+            .post(&format!("{}/", self.url()))
+            .send_string(&body.to_string())
+            .map_err(|error| error.to_string())?
+            .into_string()
+            .map_err(|error| error.to_string())?;
+        let reply: Value = serde_json::from_str(&reply).map_err(|error| error.to_string())?;
+        if let Some(error) = reply[0]["error"].as_str() {
+            return Err(error.to_owned());
+        }
+        let rows = reply[0]["results"]["rows"]
+            .as_array()
+            .unwrap_or_else(|| panic!("an answer with rows: {reply}"));
+        Ok(rows
+            .iter()
+            .map(|row| row.as_array().cloned().unwrap_or_default())
+            .collect())
+    }
+}
+
+impl Drop for Sqld {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            process::signal_group(child.id(), libc::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// A runtime config whose labels are the given servers, as `deploy/render` writes one.
+pub fn runtime_config(servers: &[(&str, &Sqld)]) -> String {
+    servers
+        .iter()
+        .map(|(label, server)| {
+            format!(
+                "[sqlite_database.{label}]\ntype = \"libsql\"\nurl = \"{}\"\ntoken = \"local\"\n\n",
+                server.url()
+            )
+        })
+        .collect()
+}
