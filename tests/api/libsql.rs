@@ -2,13 +2,17 @@
 //! several replicas of that service, as under SpinKube. These run in the libSQL configuration
 //! only (`make test` skips them by name on local files, where a file is not shared by pods).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use e2e::client::{Client, Reply};
 use e2e::host::{write_file, AppSpec, RunningApp};
 use e2e::sqld::{self, Sqld};
+use e2e::workspace;
 use serde_json::json;
 
 /// Replicas per service in these tests, as `deploy/spinkube/*.yaml` runs them.
@@ -67,6 +71,13 @@ impl Replicated {
             boards,
             _dir: dir,
         }
+    }
+
+    /// What every replica's component printed, for failure messages.
+    fn logs(&self) -> String {
+        let users = self.users.iter().map(|app| app.component_stderr("user-component"));
+        let boards = self.boards.iter().map(|app| app.component_stderr("board-component"));
+        users.chain(boards).collect::<Vec<_>>().join("\n")
     }
 
     fn migrations_logged(apps: &[RunningApp], component: &str) -> usize {
@@ -200,7 +211,7 @@ fn two_replicas_per_service_keep_every_guarantee_of_one() {
     let ids: Vec<i64> = posts
         .iter()
         .map(|reply| {
-            assert_eq!(reply.status, 201, "{}", reply.text());
+            assert_eq!(reply.status, 201, "{}\n{}", reply.text(), app.logs());
             reply.json()["id"].as_i64().unwrap()
         })
         .collect();
@@ -307,4 +318,108 @@ fn a_stopped_or_frozen_server_makes_its_service_answer_503_and_recover() {
     app.sqld("boards").unwrap().thaw();
     assert_eq!(app.client.get(&post_path).status, 200);
     assert_eq!(app.store("boards").row_count("posts"), 1);
+}
+
+/// An Ed25519 key pair made by openssl in `dir`: (private key file, public key file, PEM).
+fn ed25519_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&private));
+    run(Command::new("openssl")
+        .arg("pkey")
+        .arg("-in")
+        .arg(&private)
+        .arg("-pubout")
+        .arg("-out")
+        .arg(&public));
+    (private, public)
+}
+
+fn run(command: &mut Command) -> Vec<u8> {
+    let output = command.output().expect("the command runs");
+    assert!(output.status.success(), "{command:?}: {output:?}");
+    output.stdout
+}
+
+/// A token sqld takes (`--auth-jwt-key-file`): EdDSA, claim `a: "rw"`, signed with `key`.
+fn sqld_token(key: &Path, dir: &Path) -> String {
+    let encode = |json: serde_json::Value| Base64UrlUnpadded::encode_string(json.to_string().as_bytes());
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let signed = format!(
+        "{}.{}",
+        encode(json!({ "alg": "EdDSA", "typ": "JWT" })),
+        encode(json!({ "a": "rw", "exp": expires }))
+    );
+    let message = write_file(dir, "jwt-message", &signed);
+    let signature = run(Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-rawin", "-inkey"])
+        .arg(key)
+        .arg("-in")
+        .arg(message));
+    format!("{signed}.{}", Base64UrlUnpadded::encode_string(&signature))
+}
+
+/// `deploy/render TEMPLATE` with `env`: its output, or its error message.
+fn render(template: &str, env: &[(&str, &str)]) -> Result<String, String> {
+    let output = Command::new(workspace().join("deploy/render"))
+        .arg(workspace().join(template))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    match output.status.success() {
+        true => Ok(String::from_utf8(output.stdout).unwrap()),
+        false => Err(stderr),
+    }
+}
+
+#[test]
+fn the_deploy_templates_serve_from_libsql_servers_with_jwt_auth_and_a_wrong_token_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ed25519_key(dir.path(), "sqld");
+    let (stranger, _) = ed25519_key(dir.path(), "stranger");
+    let auth = vec![
+        "--auth-jwt-key-file".to_owned(),
+        public.display().to_string(),
+    ];
+    let token = sqld_token(&key, dir.path());
+    let wrong = sqld_token(&stranger, dir.path());
+    for (component, label, template, health) in [
+        ("user-component", "USERS", "deploy/spinkube/user-service.runtime-config.toml", "/users/health"),
+        ("board-component", "BOARDS", "deploy/spinkube/board-service.runtime-config.toml", "/boards/health"),
+    ] {
+        let server = Sqld::start_with(&dir.path().join(component), auth.clone());
+        let (url_var, token_var) = (format!("{label}_DB_URL"), format!("{label}_DB_TOKEN"));
+        let url = server.url();
+        for (given, ready) in [(&token, 200), (&wrong, 503)] {
+            let rendered = render(template, &[(&url_var, &url), (&token_var, given)]).unwrap();
+            let config = write_file(dir.path(), &format!("{component}.toml"), &rendered);
+            let app = RunningApp::start(AppSpec {
+                component_ids: vec![component.to_owned()],
+                runtime_config: config,
+                env: vec![(
+                    "SPIN_VARIABLE_USER_SERVICE_URL".to_owned(),
+                    "http://127.0.0.1:9".to_owned(),
+                )],
+                ..AppSpec::default()
+            });
+            assert_eq!(app.client.get(health).status, ready, "{component}\n{}", app.log());
+            assert!(!app.log().contains(given.as_str()), "a token reached the log");
+        }
+        assert!(server
+            .query("SELECT 1", &[])
+            .is_err_and(|error| error.contains("401") || error.contains("Unauthorized")));
+    }
+    let turso = render(
+        "deploy/spinkube/user-service.runtime-config.toml",
+        &[("USERS_DB_URL", "libsql://users-you.turso.io"), ("USERS_DB_TOKEN", "t")],
+    )
+    .unwrap_err();
+    assert!(turso.contains("https://users-you.turso.io"), "{turso}");
 }
