@@ -21,16 +21,18 @@ use crate::bindings::fermyon::spin::sqlite::{Error, QueryResult, RowResult, Valu
 
 /// How long a statement runs before devhost asks whether the server is alive at all. This
 /// app's statements take milliseconds; one still waiting after this is behind a lock, or its
-/// server is frozen. Asked by `GET /health` on a connection of its own, which a live server
-/// answers at once, the answer comes in time for the service's `503` within 2 s.
-const PATIENCE: Duration = Duration::from_millis(1200);
-/// How long `GET /health` may take to prove the server alive.
-const HEALTH_TIMEOUT: Duration = Duration::from_millis(300);
-/// The longest a statement may wait on a live server: past sqld's 5 s transaction timeout, after
-/// which it takes the write lock from a transaction its client abandoned. Giving up sooner
-/// would abandon this statement in turn (a write's cursor holds the lock until it is read), and
-/// under a burst of writers one abandoned statement led to the next.
-const STATEMENT_DEADLINE: Duration = Duration::from_secs(8);
+/// server is frozen. Asked by `GET /health` on a connection of its own, the answer comes in
+/// time for the service's `503` within 2 s.
+const PATIENCE: Duration = Duration::from_millis(1000);
+/// How long `GET /health` may take to prove the server alive: a live server answers it in
+/// microseconds, but on a machine whose cores a burst of sign-ups holds, 300 ms was seen to be
+/// too little.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
+/// The longest a statement may wait on a server that keeps answering its health check. Giving
+/// up abandons the statement, and an abandoned write's cursor holds sqld's write lock until its
+/// 5 s transaction timeout: under a burst of writers one abandoned statement led to the next,
+/// so a live server is waited for, as Spin waits for it.
+const STATEMENT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One label's server and the client devhost keeps for it.
 pub struct Server {
@@ -67,10 +69,8 @@ impl Server {
         let client = match self.client.get() {
             Some(client) => client,
             None => {
-                let built = block_on(
-                    libsql::Builder::new_remote(self.url.clone(), self.token.clone()).build(),
-                )
-                .map_err(|_| Error::InvalidConnection)?;
+                let builder = libsql::Builder::new_remote(self.url.clone(), self.token.clone());
+                let built = on_io_threads(builder.build()).map_err(|_| Error::InvalidConnection)?;
                 self.client.get_or_init(|| built)
             }
         };
@@ -88,34 +88,40 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Runs one statement on the server: given up at once when the server is found frozen after
-/// [`PATIENCE`], else within [`STATEMENT_DEADLINE`].
+/// Runs one statement on the server: given up when the server, asked after each [`PATIENCE`]
+/// the statement waits, is found frozen; else within [`STATEMENT_DEADLINE`].
 pub fn execute(
     connection: &Connection,
     sql: &str,
     parameters: Vec<Value>,
 ) -> Result<QueryResult, Error> {
     let parameters: Vec<libsql::Value> = parameters.into_iter().map(to_libsql).collect();
-    block_on(async {
-        let query = query(&connection.inner, sql, parameters);
+    let (inner, health, sql) = (
+        connection.inner.clone(),
+        connection.health.clone(),
+        sql.to_owned(),
+    );
+    on_io_threads(async move {
+        let query = query(&inner, &sql, parameters);
         tokio::pin!(query);
-        if let Ok(result) = tokio::time::timeout(PATIENCE, &mut query).await {
-            return result;
-        }
-        if let Some(health) = &connection.health {
-            if !answers_health(health).await {
-                return Err(Error::Io(
-                    "the libSQL server does not answer its health check".to_owned(),
-                ));
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Ok(result) = tokio::time::timeout(PATIENCE, &mut query).await {
+                return result;
+            }
+            if started.elapsed() >= STATEMENT_DEADLINE {
+                return Err(Error::Io(format!(
+                    "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
+                )));
+            }
+            if let Some(health) = &health {
+                if !answers_health(health).await {
+                    return Err(Error::Io(
+                        "the libSQL server does not answer its health check".to_owned(),
+                    ));
+                }
             }
         }
-        tokio::time::timeout(STATEMENT_DEADLINE - PATIENCE, query)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Io(format!(
-                    "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
-                )))
-            })
     })
 }
 
@@ -164,10 +170,34 @@ async fn query(
     })
 }
 
-/// The guest's host calls are synchronous; the client is async. Blocking in place lets tokio
-/// move this worker's other tasks elsewhere meanwhile, as the file backend does for SQLite.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+/// Threads of the client's own, for its HTTP connections. On the server's threads, which run
+/// the guests, a response from the server waited for a worker until a guest's CPU-bound work
+/// (a sign-up's Argon2 hash) let go of one; meanwhile the server held the statement's write
+/// lock, and under a burst of sign-ups other writers found it busy for seconds.
+const IO_THREADS: usize = 2;
+
+fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(IO_THREADS)
+            .thread_name("libsql-io")
+            .enable_all()
+            .build()
+            .expect("the libSQL client's threads start")
+    })
+}
+
+/// The guest's host calls are synchronous; the client is async. The future runs on the
+/// client's threads while this one blocks in place, which lets tokio move its other tasks.
+fn on_io_threads<T: Send + 'static>(
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    io_runtime().spawn(async move {
+        let _ = done.send(future.await);
+    });
+    tokio::task::block_in_place(|| result.recv()).expect("the client's threads run every task")
 }
 
 fn to_libsql(value: Value) -> libsql::Value {

@@ -133,9 +133,10 @@ pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::C
 /// How long a request waits for another request's migration of the same file to finish.
 const MIGRATION_WAIT: Duration = Duration::from_secs(30);
 /// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
-/// same 5 s a file's busy handler gives, which a libSQL server gives only in part (its own wait
-/// ends with SQLITE_BUSY after about a second under a burst of writers).
-const BUSY_WAIT: Duration = Duration::from_millis(BUSY_TIMEOUT_MS as u64);
+/// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
+/// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
+/// sign-ups at once beside 32 other writers held sqld's lock from some of them for 5 to 8 s.
+const BUSY_WAIT: Duration = Duration::from_secs(15);
 /// The pause between two looks at the schema version while another request migrates.
 const MIGRATION_POLL: Duration = Duration::from_millis(10);
 /// The busy timeout every Spin connection to a file starts with (rusqlite's), restored after

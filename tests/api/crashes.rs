@@ -129,6 +129,7 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_databases_stay_sound(
     );
     assert!(
         !acked.users.is_empty() && !acked.posts.is_empty(),
-        "the writers never got through"
+        "the writers never got through:\n{}",
+        app.log()
     );
 }

@@ -190,7 +190,7 @@ fn each_spinapps_selection_starts_alone_and_its_probes_tell_alive_from_ready() {
                     .collect()
             })
             .unwrap_or_default();
-        let mut running = RunningApp::start(AppSpec {
+        let running = RunningApp::start(AppSpec {
             component_ids,
             env,
             ..AppSpec::default()

@@ -113,7 +113,7 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
 
 #[test]
 fn an_unusable_users_database_takes_down_only_the_user_service() {
-    let mut app = RunningApp::start_default();
+    let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let post = app.client.write_post(ann, "t")["id"].as_i64().unwrap();
     app.break_database("users");
@@ -146,7 +146,7 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
 
 #[test]
 fn an_unusable_boards_database_does_not_affect_sign_up() {
-    let mut app = RunningApp::start_default();
+    let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     app.client.write_post(ann, "t")["id"].as_i64().unwrap();
     app.break_database("boards");

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
-use crate::sqld::Sqld;
+use crate::sqld;
 
-/// One label's data: a SQLite file, or the `sqld` that holds it.
-pub enum Store<'a> {
+/// One label's data: a SQLite file, or the `sqld` (its url) that holds it.
+pub enum Store {
     File(PathBuf),
-    Server(&'a Sqld),
+    Server(String),
 }
 
-impl Store<'_> {
+impl Store {
     /// Rows in `table`, or 0 when the database or the table does not exist yet.
     pub fn row_count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM {table}");
@@ -65,7 +65,7 @@ impl Store<'_> {
             Store::File(path) => file_rows(path, sql, param),
             Store::Server(server) => {
                 let params: Vec<Value> = param.map(Value::from).into_iter().collect();
-                let rows = server.query(sql, &params).ok()?;
+                let rows = sqld::query(server, sql, &params).ok()?;
                 Some(
                     rows.iter()
                         .map(|row| row.iter().map(text_of).collect())

@@ -6,12 +6,13 @@
 //! `E2E_DB` names the databases of a run: local files (the repository's `runtime-config.toml`),
 //! or `libsql`, where the app's two labels are each a fresh `sqld` of their own (see `sqld`).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
@@ -155,8 +156,9 @@ pub struct RunningApp {
     pub host: Host,
     spec: AppSpec,
     child: Option<Child>,
-    /// The app's own labels' servers, in the libSQL configuration (in `LABELS` order).
-    servers: Vec<Sqld>,
+    /// The app's labels' servers in the libSQL configuration, shared with every app of its
+    /// directory.
+    servers: Option<Arc<DirectoryServers>>,
     _tempdir: Option<tempfile::TempDir>,
 }
 
@@ -176,7 +178,7 @@ impl RunningApp {
             }
         };
         let addr = spec.listen.unwrap_or_else(free_port);
-        let (spec, servers) = databases_for(spec, &dir, addr);
+        let (spec, servers) = databases_for(spec, &dir);
         let mut app = Self {
             client: Client::new(&format!("http://{addr}")),
             addr,
@@ -192,25 +194,30 @@ impl RunningApp {
     }
 
     /// Where label `label` keeps its data, for looking at it directly.
-    pub fn store(&self, label: &str) -> Store<'_> {
-        match self.servers.get(label_index(label)) {
-            Some(server) => Store::Server(server),
+    pub fn store(&self, label: &str) -> Store {
+        match self.sqld(label) {
+            Some(server) => Store::Server(server.url()),
             None => Store::File(self.dir.join(format!(".spin/{label}.db"))),
         }
     }
 
     /// Makes label `label`'s database unusable, as an operator's accident would: the file
     /// replaced by bytes SQLite cannot open, or the libSQL server stopped.
-    pub fn break_database(&mut self, label: &str) {
+    pub fn break_database(&self, label: &str) {
         match self.sqld(label) {
-            Some(server) => server.stop(),
+            Some(mut server) => server.stop(),
             None => crate::db::ruin(&self.dir, &format!("{label}.db")),
         }
     }
 
     /// The libSQL server of `label`; `None` with local files.
-    pub fn sqld(&mut self, label: &str) -> Option<&mut Sqld> {
-        self.servers.get_mut(label_index(label))
+    pub fn sqld(&self, label: &str) -> Option<MutexGuard<'_, Sqld>> {
+        let servers = self.servers.as_ref()?;
+        Some(
+            servers.0[label_index(label)]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// Everything the host and its components printed so far, for assertions and failure
@@ -383,27 +390,45 @@ fn label_index(label: &str) -> usize {
         .unwrap_or_else(|| panic!("the app has no label `{label}`"))
 }
 
-/// In the libSQL configuration, an app started with the repository's runtime config gets a
-/// fresh `sqld` per label instead, and a runtime config naming them; any other runtime config
-/// is the test's own and is kept.
-fn databases_for(mut spec: AppSpec, dir: &Path, addr: SocketAddr) -> (AppSpec, Vec<Sqld>) {
+/// One directory's libSQL servers, a `sqld` per label (in `LABELS` order), as the directory's
+/// files would be: shared by every app started in it (split mode's two services, a process
+/// started again after another stopped), stopped when the last of those apps is gone.
+pub struct DirectoryServers(Vec<Mutex<Sqld>>, PathBuf);
+
+/// In the libSQL configuration, an app started with the repository's runtime config gets its
+/// directory's servers instead, and a runtime config naming them; any other runtime config is
+/// the test's own and is kept.
+fn databases_for(mut spec: AppSpec, dir: &Path) -> (AppSpec, Option<Arc<DirectoryServers>>) {
+    static DIRECTORIES: Mutex<Option<HashMap<PathBuf, Weak<DirectoryServers>>>> = Mutex::new(None);
     let default = spec.runtime_config == AppSpec::default().runtime_config;
     if Backend::detect() != Backend::Libsql || !default {
-        return (spec, Vec::new());
+        return (spec, None);
     }
-    // Per app: two apps in one directory (split mode's two services) have servers of their own.
-    let data = dir.join(format!("sqld-{}", addr.port()));
-    let servers: Vec<Sqld> = LABELS
-        .iter()
-        .map(|label| Sqld::start(&data.join(label)))
-        .collect();
-    let labelled: Vec<(&str, &Sqld)> = LABELS.iter().copied().zip(&servers).collect();
-    spec.runtime_config = write_file(
-        dir,
-        &format!("runtime-config.libsql-{}.toml", addr.port()),
-        &sqld::runtime_config(&labelled),
-    );
-    (spec, servers)
+    let mut directories = DIRECTORIES.lock().unwrap_or_else(|e| e.into_inner());
+    let directories = directories.get_or_insert_with(HashMap::new);
+    let servers = match directories.get(dir).and_then(Weak::upgrade) {
+        Some(servers) => servers,
+        None => {
+            let servers: Vec<Sqld> = LABELS
+                .iter()
+                .map(|label| Sqld::start(&dir.join("sqld").join(label)))
+                .collect();
+            let labelled: Vec<(&str, &Sqld)> = LABELS.iter().copied().zip(&servers).collect();
+            let config = write_file(
+                dir,
+                "runtime-config.libsql.toml",
+                &sqld::runtime_config(&labelled),
+            );
+            let servers = Arc::new(DirectoryServers(
+                servers.into_iter().map(Mutex::new).collect(),
+                config,
+            ));
+            directories.insert(dir.to_path_buf(), Arc::downgrade(&servers));
+            servers
+        }
+    };
+    spec.runtime_config = servers.1.clone();
+    (spec, Some(servers))
 }
 
 fn log_files(dir: &Path) -> Vec<PathBuf> {

@@ -176,9 +176,16 @@ impl Sqld {
     /// Runs one statement over the server's HTTP API, as an operator's client would, and
     /// returns its rows; `Err` with the server's message when it refuses the statement.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, String> {
+        query(&self.url(), sql, params)
+    }
+}
+
+/// [`Sqld::query`] on the server at `url`.
+pub fn query(url: &str, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, String> {
+    {
         let body = json!({ "statements": [{ "q": sql, "params": params }] });
         let reply = agent()
-            .post(&format!("{}/", self.url()))
+            .post(&format!("{url}/"))
             .send_string(&body.to_string())
             .map_err(|error| error.to_string())?
             .into_string()
