@@ -2,11 +2,14 @@
 """The benchmark: throughput, latency, start-up and footprint, measured the same way every time.
 
 Measures each host in one run: devhost, and Spin when it is available (SPIN_BIN, or `spin` on
-PATH), so their figures compare like with like. On each host it loads every endpoint with wrk at
-several concurrencies after a warm-up and measures that host's own ceiling with a do-nothing
-spin-sdk 5.2 component (the probe's `/noop`). Each host runs in a process group of its own
-(`spin up` serves through a child process): RSS is the group's, and stopping signals the group.
-Writes bench/results/<date>.json and .md. Needs `make build` and wrk (Debian package `wrk`).
+PATH), so their figures compare like with like; and on each host every database backend this
+machine has: local files, and a libSQL server (sqld) per service when sqld is available
+(SQLD_BIN, or on PATH). On each it loads every endpoint with wrk at several concurrencies after
+a warm-up, counts the CPU time the host and each sqld spent per request, and measures the host's
+own ceiling with a do-nothing spin-sdk 5.2 component (the probe's `/noop`). Each host and server
+runs in a process group of its own (`spin up` serves through a child process): RSS is the
+group's, and stopping signals the group. Writes bench/results/<date>.json and .md. Needs
+`make build` and wrk (Debian package `wrk`).
 """
 
 import argparse
@@ -29,7 +32,8 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import hosts  # noqa: E402  (the scripts' helpers, found through the line above)
+import databases  # noqa: E402  (the scripts' helpers, found through the line above)
+import hosts  # noqa: E402
 import processes  # noqa: E402
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -44,6 +48,25 @@ ENDPOINTS = [
 ]
 # The endpoints whose cost the ceiling comparison targets (reads: 0.75 of the ceiling or more).
 READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20"}
+# Targets of the libSQL path on devhost: each read at this share of the same read on files or
+# more, and POST /boards' p99 at 16 connections at most this many ms.
+LIBSQL_READ_SHARE = 0.5
+LIBSQL_POST_P99_MS = 100
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(groups):
+    """CPU time (user and system) spent so far by every live process of `groups`, in ms."""
+    ticks = 0
+    for pid, group in processes.live():
+        if group in groups:
+            try:
+                stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / CLOCK_TICKS
 
 
 def available_hosts():
@@ -198,11 +221,43 @@ def argon2_params(workdir):
     return phc.split("$")[3]
 
 
-def load(host, path, script, concurrencies, warmup, seconds):
+def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
+    """Every endpoint on one database backend, on a fresh app. Returns (rows, peak RSS, the
+    Argon2 parameters when the users database is a file)."""
+    with tempfile.TemporaryDirectory() as app_dir:
+        app_dir = pathlib.Path(app_dir)
+        servers = {}
+        runtime_config = ROOT / "runtime-config.toml"
+        if database == "libsql":
+            servers, runtime_config = databases.start_servers(app_dir / "libsql")
+        try:
+            app = Host(name, command, ROOT / "spin.toml", runtime_config, app_dir, ready_path="/users/health")
+            seed(app.base)
+            params = argon2_params(app_dir) if database == "file" else None
+            endpoints = []
+            for endpoint, path, script in ENDPOINTS:
+                print(f"{name}, {database}: {endpoint}...", flush=True)
+                runs = load(app, path, script, concurrencies, warmup, seconds, servers.values())
+                endpoints.append({"name": endpoint, "runs": runs})
+            peak_rss = app.peak_rss_mb()
+            app.stop()
+        finally:
+            databases.stop_servers(servers)
+    return endpoints, peak_rss, params
+
+
+def load(host, path, script, concurrencies, warmup, seconds, servers=()):
+    """wrk at each concurrency; with the CPU ms per request of the host and of its servers."""
     rows = []
     for concurrency in concurrencies:
         wrk(host.base + path, concurrency, warmup, script)
-        rows.append({"concurrency": concurrency, **wrk(host.base + path, concurrency, seconds, script)})
+        before = (cpu_ms({host.process.pid}), cpu_ms(set(servers)))
+        row = {"concurrency": concurrency, **wrk(host.base + path, concurrency, seconds, script)}
+        after = (cpu_ms({host.process.pid}), cpu_ms(set(servers)))
+        requests = max(row["requests"], 1)
+        row["host_cpu_ms"] = round((after[0] - before[0]) / requests, 3)
+        row["sqld_cpu_ms"] = round((after[1] - before[1]) / requests, 3)
+        rows.append(row)
     return rows
 
 
@@ -247,23 +302,29 @@ def markdown(run):
 
 
 def host_markdown(result):
-    lines = [f"## {result['host']}", "",
-             "| endpoint | concurrency | req/s | p50 ms | p99 ms | max ms | errors | of ceiling |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in result["ceiling"]:
-        lines.append(f"| ceiling: do-nothing component | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
-                     f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | 1.00 |")
-    for endpoint in result["endpoints"]:
-        for row in endpoint["runs"]:
-            lines.append(f"| {endpoint['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
-                         f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | {row['of_ceiling']:.2f} |")
+    lines = [f"## {result['host']}", ""]
+    for measured in result["by_database"]:
+        lines += [f"### {measured['database']}", "",
+                  "| endpoint | concurrency | req/s | p50 ms | p99 ms | max ms | errors | of ceiling "
+                  "| host CPU ms/req | sqld CPU ms/req |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in result["ceiling"]:
+            lines.append(f"| ceiling: do-nothing component | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+                         f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | 1.00 | | |")
+        for endpoint in measured["endpoints"]:
+            for row in endpoint["runs"]:
+                lines.append(f"| {endpoint['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+                             f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | {row['of_ceiling']:.2f} "
+                             f"| {row['host_cpu_ms']} | {row['sqld_cpu_ms']} |")
+        lines.append("")
+    lines += libsql_markdown(result)
     startup_figures, footprint, argon2 = result["startup"], result["footprint"], result["argon2"]
     memory = result["signup_memory"]
     peaks = ", ".join(f"{c}: {m['peak_mb']} MB" for c, m in memory["by_concurrency"].items())
     lines += ["",
               f"Start-up to first 200 (median of {startup_figures['runs']}): cold {startup_figures['cold_ms']} ms, "
               f"warm {startup_figures['warm_ms']} ms.",
-              f"Peak RSS of the host's process group under the load above: {footprint['peak_rss_mb']} MB "
+              f"Peak RSS of the host's process group under the load above (files): {footprint['peak_rss_mb']} MB "
               f"(ceiling host: {footprint['ceiling_peak_rss_mb']} MB).",
               f"Sign-ups alone on a fresh host, peak RSS by concurrency: {peaks} "
               f"(idle {next(iter(memory['by_concurrency'].values()))['idle_mb']} MB): "
@@ -275,23 +336,41 @@ def host_markdown(result):
     return lines
 
 
-def measure(name, command, args, concurrencies, warmup, seconds):
-    """Every figure for one host."""
+def libsql_markdown(result):
+    """libSQL against files, endpoint by endpoint, each against its target."""
+    measured = {m["database"]: {e["name"]: e["runs"] for e in m["endpoints"]} for m in result["by_database"]}
+    if "libsql" not in measured or "file" not in measured:
+        return []
+    lines = ["### libSQL / files", "",
+             "| endpoint | concurrency | files req/s | libSQL req/s | libSQL / files | target |",
+             "|---|---:|---:|---:|---:|---|"]
+    for name, file_runs in measured["file"].items():
+        for file_run, libsql_run in zip(file_runs, measured["libsql"][name]):
+            share = libsql_run["rps"] / file_run["rps"] if file_run["rps"] else 0.0
+            target = ""
+            if name in READS:
+                target = f"≥ {LIBSQL_READ_SHARE}: {'met' if share >= LIBSQL_READ_SHARE else 'MISSED'}"
+            elif name == "POST /boards" and file_run["concurrency"] == 16:
+                p99 = libsql_run["p99_ms"]
+                target = (f"p99 {p99} ms (files {file_run['p99_ms']}) ≤ {LIBSQL_POST_P99_MS}: "
+                          f"{'met' if p99 <= LIBSQL_POST_P99_MS else 'MISSED'}")
+            lines.append(f"| {name} | {file_run['concurrency']} | {file_run['rps']} | {libsql_run['rps']} "
+                         f"| {share:.2f} | {target} |")
+    return lines
+
+
+def measure(name, command, args, backends, concurrencies, warmup, seconds):
+    """Every figure for one host; the endpoints on each database backend."""
     print(f"host: {name}; start-up...", flush=True)
     startup_figures = startup(name, command, args.startup_runs)
 
-    with tempfile.TemporaryDirectory() as app_dir:
-        app_dir = pathlib.Path(app_dir)
-        app = Host(name, command, ROOT / "spin.toml", ROOT / "runtime-config.toml", app_dir,
-                   ready_path="/users/health")
-        seed(app.base)
-        params = argon2_params(app_dir)
-        endpoints = []
-        for endpoint, path, script in ENDPOINTS:
-            print(f"{name}: {endpoint}...", flush=True)
-            endpoints.append({"name": endpoint, "runs": load(app, path, script, concurrencies, warmup, seconds)})
-        peak_rss = app.peak_rss_mb()
-        app.stop()
+    by_database = []
+    for database in ["file", *[b for b in backends if b != "file"]]:
+        endpoints, rss, found = serve_endpoints(name, command, database, concurrencies, warmup, seconds)
+        if database == "file":
+            peak_rss, params = rss, found
+        if database in backends:
+            by_database.append({"database": database, "endpoints": endpoints, "peak_rss_mb": rss})
 
     print(f"{name}: sign-up memory...", flush=True)
     memory = signup_memory(name, command, concurrencies, seconds)
@@ -311,16 +390,17 @@ def measure(name, command, args, concurrencies, warmup, seconds):
         ceiling_rss = ceiling_host.peak_rss_mb()
         ceiling_host.stop()
 
-    for endpoint in endpoints:
-        for run, top in zip(endpoint["runs"], ceiling):
-            run["of_ceiling"] = round(run["rps"] / top["rps"], 3) if top["rps"] else 0.0
+    for measured in by_database:
+        for endpoint in measured["endpoints"]:
+            for run, top in zip(endpoint["runs"], ceiling):
+                run["of_ceiling"] = round(run["rps"] / top["rps"], 3) if top["rps"] else 0.0
     wasm = {path.stem: round(path.stat().st_size / 1000, 1)
             for path in sorted((ROOT / "target/wasm32-wasip1/release").glob("*_component.wasm"))
             if path.stem != "probe_component"}
     return {
         "host": name, "startup": startup_figures,
         "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
-        "argon2": argon2, "signup_memory": memory, "ceiling": ceiling, "endpoints": endpoints,
+        "argon2": argon2, "signup_memory": memory, "ceiling": ceiling, "by_database": by_database,
     }
 
 
@@ -331,6 +411,8 @@ def main():
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrencies")
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--hosts", help="comma-separated hosts to measure (default: every available one)")
+    parser.add_argument("--databases", help="comma-separated backends, file and libsql "
+                        "(default: every available one)")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS, help="where the results go")
     parser.add_argument("--only-signup-memory", action="store_true",
                         help="measure sign-up memory alone and print it (for sizing deploy limits)")
@@ -344,12 +426,15 @@ def main():
     missing = [name for name in names if name not in commands]
     if missing:
         sys.exit(f"not available here: {', '.join(missing)} (Spin: set SPIN_BIN)")
+    backends = args.databases.split(",") if args.databases else hosts.databases()
+    if "libsql" in backends and "libsql" not in hosts.databases():
+        sys.exit("libsql is not available here: set SQLD_BIN or put sqld on PATH")
 
     if args.only_signup_memory:
         for name in names:
             print(name, json.dumps(signup_memory(name, commands[name], concurrencies, seconds), indent=2))
         return
-    results = [measure(name, commands[name], args, concurrencies, warmup, seconds) for name in names]
+    results = [measure(name, commands[name], args, backends, concurrencies, warmup, seconds) for name in names]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     run = {"date": date, "machine": machine(),
            "settings": {"seconds": seconds, "warmup": warmup, "concurrency": concurrencies},
@@ -360,7 +445,8 @@ def main():
     (args.out / f"{date}.md").write_text(table)
     print(table)
     errors = sum(row["errors"] for result in results
-                 for row in result["ceiling"] + [r for e in result["endpoints"] for r in e["runs"]])
+                 for row in result["ceiling"] + [r for d in result["by_database"]
+                                                 for e in d["endpoints"] for r in e["runs"]])
     if errors:
         sys.exit(f"{errors} requests failed")
 

@@ -35,7 +35,7 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
     let author = users::find(new_post.user_id)
         .map_err(BoardError::UserServiceDown)?
         .ok_or(BoardError::UnknownAuthor(new_post.user_id))?;
-    let db = store::connect_for_writes()?;
+    let db = store::SCHEMA.open_for_writes()?;
     // A read first: most posts are by authors whose name board already holds, and a write
     // only to compare would queue for the write lock with every other post.
     if store::known_author_name(&db, new_post.user_id)?.as_deref() != Some(author.name.as_str()) {
@@ -52,7 +52,7 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
 pub fn read_post(raw_id: &str) -> Result<Handled, BoardError> {
     let id = PostId::parse(raw_id)
         .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     let Read { found, feed_due } = store::find_post(&db, id)?;
     let mut post = found.ok_or(BoardError::NotFound(id))?;
     repair_authors(&db, std::slice::from_mut(&mut post));
@@ -67,7 +67,7 @@ pub fn list_posts(request: &Request) -> Result<Handled, BoardError> {
     let user_id = query::parsed(request, "userId", UserId::parse)?;
     let limit = query::parsed(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
     let cursor = query::parsed(request, "cursor", Cursor::parse)?;
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     let Read {
         found: mut page,
         feed_due,
@@ -85,7 +85,7 @@ pub fn list_posts(request: &Request) -> Result<Handled, BoardError> {
 
 /// `GET /boards/health`: the database answers and holds the schema.
 pub fn health() -> Result<Response, BoardError> {
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     store::ping(&db)?;
     Ok(respond::healthy())
 }

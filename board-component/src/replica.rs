@@ -29,7 +29,9 @@ pub fn pull_if_claimed() {
 }
 
 fn pull() -> Result<(), String> {
-    let db = store::connect_for_writes().map_err(|error| format!("database: {error:?}"))?;
+    let db = store::SCHEMA
+        .open_for_writes()
+        .map_err(|error| format!("database: {error:?}"))?;
     let Some(mut after) = store::claim_feed_pull(&db, interval_seconds())
         .map_err(|error| format!("database: {error:?}"))?
     else {

@@ -3,8 +3,7 @@
 //! change feed, and the feed's bookmark.
 
 use service_kit::db::{Database, Error, QueryResult, Value};
-use service_kit::migrate::{Db, Schema};
-use spin_sdk::sqlite::Connection;
+use service_kit::migrate::Schema;
 
 use crate::domain::{Content, Cursor, Limit, PostId, Title, UserId};
 
@@ -77,22 +76,12 @@ pub struct AuthorName<'a> {
     pub name: &'a str,
 }
 
-/// This service's database as `service_kit::migrate` opens it.
-const SCHEMA: Schema = Schema {
+/// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
+/// its own), `SCHEMA.open_for_writes()` for one that writes (see `migrate::Db::for_writes`).
+pub const SCHEMA: Schema = Schema {
     label: DATABASE,
     migrations: MIGRATIONS,
 };
-
-/// Opens this service's database for a request that only reads (no statement of its own).
-pub fn connect() -> Result<Db<Connection>, Error> {
-    SCHEMA.open()
-}
-
-/// Opens this service's database for a request that writes: the schema is brought up to date
-/// first (see `migrate::Db::for_writes`).
-pub fn connect_for_writes() -> Result<Db<Connection>, Error> {
-    SCHEMA.open_for_writes()
-}
 
 pub fn insert_post(
     db: &impl Database,

@@ -28,11 +28,12 @@ const PATIENCE: Duration = Duration::from_millis(1000);
 /// microseconds, but on a machine whose cores a burst of sign-ups holds, 300 ms was seen to be
 /// too little.
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
-/// The longest a statement may wait on a server that keeps answering its health check. Giving
-/// up abandons the statement, and an abandoned write's cursor holds sqld's write lock until its
-/// 5 s transaction timeout: under a burst of writers one abandoned statement led to the next,
-/// so a live server is waited for, as Spin waits for it.
-const STATEMENT_DEADLINE: Duration = Duration::from_secs(30);
+/// The longest a statement may wait on a server that keeps answering its health check: past
+/// sqld's 5 s transaction timeout, after which it takes the write lock back from a transaction
+/// whose client went away. Giving up sooner abandons the statement, and an abandoned write's
+/// cursor holds the lock in turn: under a burst of writers one abandoned statement led to the
+/// next. Waiting much longer let a first use under a burst stall past a client's patience.
+const STATEMENT_DEADLINE: Duration = Duration::from_secs(8);
 
 /// One label's server and the client devhost keeps for it.
 pub struct Server {

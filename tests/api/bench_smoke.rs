@@ -1,10 +1,11 @@
-//! A seconds-long run of the benchmark command on this run's host, so it cannot rot: every
-//! endpoint is loaded, no request fails, and the results file has every figure. Timings are not
-//! asserted.
+//! A seconds-long run of the benchmark command on this run's host and database, so it cannot
+//! rot: every endpoint is loaded, no request fails, and the results file has every figure.
+//! Timings are not asserted.
 
 use std::process::Command;
 
 use e2e::host::Host;
+use e2e::sqld::Backend;
 use e2e::workspace;
 use serde_json::Value;
 
@@ -15,14 +16,21 @@ fn the_benchmark_runs_and_reports_every_figure() {
     } else {
         "devhost"
     };
-    let run = run_the_benchmark_briefly(host);
+    let database = match Backend::detect() {
+        Backend::File => "file",
+        Backend::Libsql => "libsql",
+    };
+    let run = run_the_benchmark_briefly(host, database);
     let result = &run["hosts"][0];
     assert_eq!(result["host"], host);
-    assert_eq!(result["endpoints"].as_array().unwrap().len(), 5);
-    for endpoint in result["endpoints"].as_array().unwrap() {
+    let measured = &result["by_database"][0];
+    assert_eq!(measured["database"], database);
+    assert_eq!(measured["endpoints"].as_array().unwrap().len(), 5);
+    for endpoint in measured["endpoints"].as_array().unwrap() {
         let run = &endpoint["runs"][0];
         assert!(run["rps"].as_f64().unwrap() > 0.0, "{endpoint}");
         assert_eq!(run["errors"], 0, "{endpoint}");
+        assert!(run["host_cpu_ms"].as_f64().is_some(), "{endpoint}");
     }
     for figure in ["cold_ms", "warm_ms"] {
         assert!(result["startup"][figure].as_f64().unwrap() > 0.0);
@@ -41,13 +49,20 @@ fn the_benchmark_runs_and_reports_every_figure() {
     }
 }
 
-/// `make bench` at a second per run on `host`; the results file it wrote.
-fn run_the_benchmark_briefly(host: &str) -> Value {
+/// `make bench` at a second per run on `host` and `database`; the results file it wrote.
+fn run_the_benchmark_briefly(host: &str, database: &str) -> Value {
     let out = tempfile::tempdir().unwrap();
     let output = Command::new("python3")
         .arg(workspace().join("bench/run.py"))
         .args(["--seconds", "1", "--warmup", "1", "--concurrency", "1,2"])
-        .args(["--startup-runs", "1", "--hosts", host])
+        .args([
+            "--startup-runs",
+            "1",
+            "--hosts",
+            host,
+            "--databases",
+            database,
+        ])
         .arg("--out")
         .arg(out.path())
         .output()

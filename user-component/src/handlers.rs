@@ -14,7 +14,7 @@ use crate::{password, store};
 /// `POST /users`.
 pub fn sign_up(request: &Request) -> Result<Response, UserError> {
     let sign_up = SignUp::parse(json_object(request)?)?;
-    let db = store::connect_for_writes()?;
+    let db = store::SCHEMA.open_for_writes()?;
     let hash = password::hash(&sign_up.password).map_err(UserError::Hashing)?;
     let user = store::insert_user(&db, &sign_up.email, &sign_up.name, &hash)?
         .ok_or(UserError::EmailTaken)?;
@@ -32,7 +32,7 @@ pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserErro
         .header("authorization")
         .and_then(|value| value.as_str());
     let credentials = Credentials::from_header(header).ok_or(UserError::Unauthenticated)?;
-    let db = store::connect_for_writes()?;
+    let db = store::SCHEMA.open_for_writes()?;
     let (account, hash) =
         store::find_credentials(&db, &credentials.email)?.ok_or(UserError::Unauthenticated)?;
     if !password::verify(credentials.password(), &hash) {
@@ -54,7 +54,7 @@ pub fn read_changes(request: &Request) -> Result<Response, UserError> {
     let after = query::parsed(request, "after", parse_seq)?.unwrap_or(0);
     let limit =
         query::parsed(request, "limit", ChangeLimit::parse)?.unwrap_or(ChangeLimit::DEFAULT);
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     let changes = store::changes(&db, after, limit)?;
     // The feed's readers are other services; one line each shows how often they pull.
     eprintln!("change feed read after {after}: {} changes", changes.len());
@@ -64,7 +64,7 @@ pub fn read_changes(request: &Request) -> Result<Response, UserError> {
 /// `GET /users/{id}`.
 pub fn read_user(raw_id: &str) -> Result<Response, UserError> {
     let id = path_id(raw_id)?;
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     let user = store::find_user(&db, id)?.ok_or(UserError::NotFound(id))?;
     Ok(respond::json(200, &PublicUser::from(&user)))
 }
@@ -73,7 +73,7 @@ pub fn read_user(raw_id: &str) -> Result<Response, UserError> {
 pub fn list_users(request: &Request) -> Result<Response, UserError> {
     let ids = query::parsed(request, "ids", IdList::parse)?
         .ok_or_else(|| Problem::bad_request("Pass the users to look up as `?ids=1,2,3`."))?;
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     let users = store::find_users(&db, &ids)?;
     let users = users.iter().map(PublicUser::from).collect();
     Ok(respond::json(200, &UserList { users }))
@@ -81,7 +81,7 @@ pub fn list_users(request: &Request) -> Result<Response, UserError> {
 
 /// `GET /users/health`: the database answers and holds the schema.
 pub fn health() -> Result<Response, UserError> {
-    let db = store::connect()?;
+    let db = store::SCHEMA.open()?;
     store::ping(&db)?;
     Ok(respond::healthy())
 }

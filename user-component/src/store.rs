@@ -2,8 +2,7 @@
 //! and nowhere else.
 
 use service_kit::db::{Database, Error, QueryResult, Value};
-use service_kit::migrate::{Db, Schema};
-use spin_sdk::sqlite::Connection;
+use service_kit::migrate::Schema;
 
 use crate::domain::{ChangeLimit, Email, IdList, UserId, UserName};
 
@@ -49,22 +48,12 @@ pub struct User {
     pub created_at: String,
 }
 
-/// This service's database as `service_kit::migrate` opens it.
-const SCHEMA: Schema = Schema {
+/// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
+/// its own), `SCHEMA.open_for_writes()` for one that writes (see `migrate::Db::for_writes`).
+pub const SCHEMA: Schema = Schema {
     label: DATABASE,
     migrations: MIGRATIONS,
 };
-
-/// Opens this service's database for a request that only reads (no statement of its own).
-pub fn connect() -> Result<Db<Connection>, Error> {
-    SCHEMA.open()
-}
-
-/// Opens this service's database for a request that writes: the schema is brought up to date
-/// first (see `migrate::Db::for_writes`).
-pub fn connect_for_writes() -> Result<Db<Connection>, Error> {
-    SCHEMA.open_for_writes()
-}
 
 /// Inserts a user; `None` when the email is taken. The unique constraint decides, in one
 /// statement, so two sign-ups racing for one email cannot both win.
