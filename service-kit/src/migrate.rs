@@ -131,7 +131,7 @@ pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::C
 }
 
 /// How long a request waits for another request's migration of the same file to finish.
-const MIGRATION_WAIT: Duration = Duration::from_secs(30);
+const MIGRATION_WAIT: Duration = Duration::from_secs(20);
 /// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
 /// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
 /// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
@@ -223,6 +223,18 @@ fn migrate_without_waiting(
 
 /// How long a claim to migrate holds when its holder never finishes (a crashed process).
 const CLAIM_SECONDS: f64 = 10.0;
+/// The most a request waits before it tries to claim a server's migration.
+const CLAIM_JITTER: Duration = Duration::from_millis(250);
+
+/// A random share of `most`, from the host's random source (WASI's `random_get`, through the
+/// standard library's hash seeds).
+fn jitter(most: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    most.mul_f64((random % 1000) as f64 / 1000.0)
+}
 
 /// Of all the requests and replicas that found the schema behind, the one whose claim lands in
 /// the state row migrates; the others are told `Busy` and look again. Only the claimer ever
@@ -239,6 +251,12 @@ fn claim_and_migrate(
         // WAL lets readers carry on while a writer commits. The mode is stored in the file, so
         // it is set once, and outside a transaction as SQLite requires.
         db.execute("PRAGMA journal_mode = WAL", &[])?;
+    }
+    if !local_file {
+        // The first requests on a fresh server all find it behind at once. Spread over a few
+        // hundred ms, all but the first find its claim by reading, and never contend for the
+        // server's write lock with its migration (see `claim_and_migrate`).
+        std::thread::sleep(jitter(CLAIM_JITTER));
     }
     if claimed_by_another(db)? {
         return Err(Error::Io(IN_PROGRESS.to_owned()));
