@@ -467,14 +467,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let users = grant(dir.path(), &["users"]);
         let first = users.open("users").unwrap();
-        execute(&file(&first), "CREATE TABLE t (x)", vec![]).unwrap();
+        execute(file(&first), "CREATE TABLE t (x)", vec![]).unwrap();
         mark(&first, 3);
         users.databases.release(first);
         let second = users.open("users").unwrap();
         assert_eq!(file(&second).changes(), 3, "a clean connection is reused");
 
         mark(&second, 5);
-        execute(&file(&second), "BEGIN", vec![]).unwrap();
+        execute(file(&second), "BEGIN", vec![]).unwrap();
         users.databases.release(second);
         let third = users.open("users").unwrap();
         assert_eq!(
@@ -485,7 +485,7 @@ mod tests {
         assert!(file(&third).is_autocommit());
 
         mark(&third, 7);
-        execute(&file(&third), "PRAGMA foreign_keys = ON", vec![]).unwrap();
+        execute(file(&third), "PRAGMA foreign_keys = ON", vec![]).unwrap();
         users.databases.release(third);
         let fourth = users.open("users").unwrap();
         assert_eq!(

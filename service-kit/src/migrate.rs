@@ -432,7 +432,7 @@ mod tests {
         migrate(&open(&dir), MIGRATIONS).unwrap();
         let server = Server(open(&dir));
         Db::for_writes(server, MIGRATIONS).unwrap();
-        assert_eq!(read_state(&open(&dir)).unwrap().unwrap().local_file, false);
+        assert!(!read_state(&open(&dir)).unwrap().unwrap().local_file);
     }
 
     #[test]
