@@ -291,3 +291,19 @@ fn a_build_that_cannot_start_is_refused_and_the_old_one_keeps_serving() {
     }
     split.stop();
 }
+
+#[test]
+fn more_than_one_replica_on_local_files_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = split::script_command("split", dir.path())
+        .env("DB", "file")
+        .env("REPLICAS", "2")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "split mode started: {said}");
+    assert!(
+        said.contains("not shared between pods") && said.contains("DB=libsql"),
+        "{said}"
+    );
+}
