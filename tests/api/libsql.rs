@@ -2,6 +2,7 @@
 //! several replicas of that service, as under SpinKube. These run in the libSQL configuration
 //! only (`make test` skips them by name on local files, where a file is not shared by pods).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
@@ -455,4 +456,48 @@ fn the_deploy_templates_serve_from_libsql_servers_with_jwt_auth_and_a_wrong_toke
     )
     .unwrap_err();
     assert!(turso.contains("https://users-you.turso.io"), "{turso}");
+}
+
+#[test]
+fn make_run_on_libsql_serves_from_a_server_per_service_and_ctrl_c_stops_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = e2e::host::free_port();
+    let host: Vec<String> = match e2e::host::Host::detect() {
+        e2e::host::Host::Spin(spin) => vec![spin.display().to_string(), "up".to_owned()],
+        e2e::host::Host::Devhost(devhost) => vec![devhost.display().to_string()],
+    };
+    let mut run = Command::new(workspace().join("scripts/with-databases"))
+        .args(&host)
+        .arg("--from")
+        .arg(workspace().join("spin.toml"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .env("DB", "libsql")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let client = Client::new(&format!("http://{addr}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.try_send("GET", "/users/health", None, b"").is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "make run DB=libsql did not serve"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let ann = client.sign_up("ann@example.org", "Ann");
+    client.write_post(ann, "on libSQL");
+    let config =
+        std::fs::read_to_string(dir.path().join(".spin/libsql/runtime-config.toml")).unwrap();
+    assert_eq!(config.matches("type = \"libsql\"").count(), 2, "{config}");
+    let group = run.id();
+    // Ctrl-C in a terminal: SIGINT to the whole foreground group.
+    e2e::process::signal_group(group, libc::SIGINT);
+    run.wait().unwrap();
+    e2e::process::wait_until_gone(group, addr);
+    let left = e2e::process::naming(&dir.path().join(".spin/libsql"));
+    assert!(left.is_empty(), "sqld left running: {left:?}");
 }

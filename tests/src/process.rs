@@ -42,6 +42,18 @@ pub fn wait_until_gone(group: u32, addr: SocketAddr) {
     }
 }
 
+/// Live processes whose command line names `path`, e.g. servers keeping their data under it.
+pub fn naming(path: &std::path::Path) -> Vec<u32> {
+    let path = path.display().to_string();
+    live_processes()
+        .filter(|process| {
+            std::fs::read(format!("/proc/{}/cmdline", process.pid))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&path))
+        })
+        .map(|process| process.pid)
+        .collect()
+}
+
 struct Process {
     pid: u32,
     group: u32,
