@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use e2e::client::Client;
+use e2e::client::{assert_unavailable_within, Client};
 use e2e::host::RunningApp;
 use e2e::split::SplitApp;
 use serde_json::json;
@@ -15,19 +15,12 @@ const FAIL_FAST: Duration = Duration::from_millis(2500);
 
 /// Asserts a write is refused with 503 + Retry-After, quickly, and returns how long it took.
 fn assert_write_fails_fast(board: &Client, user_id: i64) -> Duration {
-    let started = Instant::now();
-    let reply = board.post_json(
-        "/boards",
-        &json!({ "userId": user_id, "title": "t", "content": "c" }),
-    );
-    let elapsed = started.elapsed();
-    reply.problem(503);
-    assert!(
-        reply.header("retry-after").is_some(),
-        "503 without Retry-After"
-    );
-    assert!(elapsed < FAIL_FAST, "the write took {elapsed:?}");
-    elapsed
+    assert_unavailable_within(FAIL_FAST, "the write", || {
+        board.post_json(
+            "/boards",
+            &json!({ "userId": user_id, "title": "t", "content": "c" }),
+        )
+    })
 }
 
 #[test]

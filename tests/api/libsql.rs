@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use e2e::client::{Client, Reply};
+use e2e::client::{assert_unavailable_within, Client, Reply};
 use e2e::host::{write_file, AppSpec, RunningApp};
 use e2e::sqld::{self, Sqld};
 use e2e::workspace;
@@ -269,15 +269,7 @@ fn feed_reads(users: &[RunningApp]) -> usize {
 
 /// Asserts a `503` problem with `Retry-After` that came within [`FAILS_WITHIN`].
 fn assert_unavailable_in_time(send: impl FnOnce() -> Reply, what: &str) {
-    let started = Instant::now();
-    let reply = send();
-    let took = started.elapsed();
-    reply.problem(503);
-    assert!(
-        reply.header("retry-after").is_some(),
-        "{what}: no Retry-After"
-    );
-    assert!(took < FAILS_WITHIN, "{what}: the 503 took {took:?}");
+    assert_unavailable_within(FAILS_WITHIN, what, send);
 }
 
 fn sign_up_body(email: &str) -> serde_json::Value {

@@ -228,3 +228,22 @@ fn read_reply(sent: Result<ureq::Response, ureq::Error>) -> Result<Reply, String
         body,
     })
 }
+
+/// Sends one request through `send` and asserts it was refused as `503` problem+json with
+/// `Retry-After` within `bound`; returns how long the answer took.
+pub fn assert_unavailable_within(
+    bound: std::time::Duration,
+    what: &str,
+    send: impl FnOnce() -> Reply,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let reply = send();
+    let took = started.elapsed();
+    reply.problem(503);
+    assert!(
+        reply.header("retry-after").is_some(),
+        "{what}: no Retry-After"
+    );
+    assert!(took < bound, "{what}: the 503 took {took:?}");
+    took
+}
