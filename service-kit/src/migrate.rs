@@ -95,7 +95,9 @@ impl<D: Database> Database for Db<D> {
     /// Each statement of the services is one transaction of its own, so one that failed as
     /// missing schema or as busy did nothing, and is safe to send again.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
-        let deadline = Instant::now() + BUSY_WAIT;
+        // Read the clock only once a statement was found busy: in a component every reading
+        // is a host call, and this runs for every statement.
+        let mut deadline = None;
         loop {
             match self.inner.execute(sql, params) {
                 Err(error) if schema_is_behind(&error) => {
@@ -104,9 +106,11 @@ impl<D: Database> Database for Db<D> {
                 }
                 // A libSQL server answers a write that finds another stream's transaction
                 // holding the lock with SQLITE_BUSY at once, where a file's busy handler waits.
-                Err(error)
-                    if self.waits_when_busy && is_busy(&error) && Instant::now() < deadline =>
-                {
+                Err(error) if self.waits_when_busy && is_busy(&error) => {
+                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + BUSY_WAIT);
+                    if Instant::now() >= deadline {
+                        return Err(error);
+                    }
                     std::thread::sleep(MIGRATION_POLL)
                 }
                 result => return result,
