@@ -33,10 +33,11 @@ def group_alive(group):
     return bool(group_members(group))
 
 
-def stop_group(group, timeout=10.0):
-    """SIGTERM to the group, then waits until none of it is left (SIGKILL after `timeout`)."""
+def stop_group(group, timeout=10.0, first=signal.SIGTERM):
+    """`first` (SIGTERM) to the group, then waits until none of it is left (SIGKILL after
+    `timeout`)."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
+        os.killpg(group, first)
     deadline = time.monotonic() + timeout
     while group_alive(group):
         if time.monotonic() > deadline:

@@ -182,10 +182,11 @@ def server_stat(backend, slot):
     raise SystemExit(f"the gateway has no server {backend}/{slot}")
 
 
-def sessions(backend, slot):
-    """Requests the gateway has in flight on one server slot (its `scur`, and its queue)."""
+def connections(backend, slot):
+    """What the gateway still holds on one server slot: requests in flight or queued for it, and
+    connections to it, in use or idle (kept alive for reuse)."""
     row = server_stat(backend, slot)
-    return int(row["scur"] or 0) + int(row["qcur"] or 0)
+    return sum(int(row[field] or 0) for field in ("scur", "qcur", "used_conn_cur", "srv_icur"))
 
 
 def slots(colour, replicas):

@@ -7,12 +7,13 @@
 //! `first-byte-timeout` (crates/factor-outbound-http/src/wasi.rs).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions,
+    Scheme,
 };
 use wasi::io::streams::StreamError;
 
@@ -102,7 +103,7 @@ fn get(path_and_query: &str) -> Result<(u16, Vec<u8>), Unavailable> {
     let base = spin_sdk::variables::get(URL_VARIABLE)
         .map_err(|e| Unavailable(format!("variable {URL_VARIABLE}: {e}")))?;
     let target = Target::parse(&base)?;
-    let response = send(&target, path_and_query)?;
+    let response = send_retrying_once(&target, path_and_query)?;
     let status = response.status();
     let body = read_body(&response)?;
     Ok((status, body))
@@ -139,8 +140,43 @@ impl Target {
     }
 }
 
-fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Unavailable> {
-    let failed = |what: &str| Unavailable(format!("building the request: {what}"));
+/// Why a call got no response.
+enum Failed {
+    /// The connection failed, or closed before the answer began: the user service's process
+    /// may have died with the request (a replica replaced, a crash).
+    Connection(ErrorCode),
+    Otherwise(Unavailable),
+}
+
+impl From<Failed> for Unavailable {
+    fn from(failed: Failed) -> Self {
+        match failed {
+            Failed::Connection(code) => Unavailable(format!("calling the user service: {code:?}")),
+            Failed::Otherwise(unavailable) => unavailable,
+        }
+    }
+}
+
+/// Every call is a GET, which changes nothing, so one that lost its connection is sent once
+/// more, on another connection (and through a gateway, likely to another replica), if the
+/// first try left time in the call's budget. A timeout is not tried again: that would double
+/// what a hung user service costs.
+fn send_retrying_once(
+    target: &Target,
+    path_and_query: &str,
+) -> Result<IncomingResponse, Unavailable> {
+    let started = Instant::now();
+    match send(target, path_and_query) {
+        Err(Failed::Connection(_)) if started.elapsed() < CALL_TIMEOUT => {
+            Ok(send(target, path_and_query)?)
+        }
+        sent => Ok(sent?),
+    }
+}
+
+fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Failed> {
+    let failed =
+        |what: &str| Failed::Otherwise(Unavailable(format!("building the request: {what}")));
     let headers = Fields::from_list(&[("accept".to_owned(), b"application/json".to_vec())])
         .map_err(|_| failed("headers"))?;
     let request = OutgoingRequest::new(headers);
@@ -166,15 +202,27 @@ fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Unava
     let _ = options.set_first_byte_timeout(timeout);
     let _ = options.set_between_bytes_timeout(timeout);
 
-    let pending = outgoing_handler::handle(request, Some(options))
-        .map_err(|e| Unavailable(format!("sending: {e:?}")))?;
-    OutgoingBody::finish(body, None).map_err(|e| Unavailable(format!("sending: {e:?}")))?;
+    let pending = outgoing_handler::handle(request, Some(options)).map_err(failed_with)?;
+    OutgoingBody::finish(body, None).map_err(failed_with)?;
     // The handler serves one request at a time, so blocking here holds nothing else up.
     pending.subscribe().block();
     match pending.get() {
         Some(Ok(Ok(response))) => Ok(response),
-        Some(Ok(Err(code))) => Err(Unavailable(format!("calling the user service: {code:?}"))),
-        _ => Err(Unavailable("the response was lost".to_owned())),
+        Some(Ok(Err(code))) => Err(failed_with(code)),
+        _ => Err(Failed::Otherwise(Unavailable(
+            "the response was lost".to_owned(),
+        ))),
+    }
+}
+
+fn failed_with(code: ErrorCode) -> Failed {
+    match code {
+        // Both hosts report a connection closed before a whole response head as a protocol
+        // error (hyper's incomplete message).
+        ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTerminated
+        | ErrorCode::HttpProtocolError => Failed::Connection(code),
+        other => Failed::Otherwise(Unavailable(format!("calling the user service: {other:?}"))),
     }
 }
 

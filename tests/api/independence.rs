@@ -2,9 +2,12 @@
 //! (stopped, hung, or its database unusable) does not spread to the other.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::client::{assert_unavailable_within, Client};
+use e2e::double::{self, DyingServer};
 use e2e::host::RunningApp;
 use e2e::split::SplitApp;
 use serde_json::json;
@@ -101,6 +104,48 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
     );
 
     assert_write_fails_fast(&board.client, ann);
+    assert_eq!(board.client.post_count(), 1);
+}
+
+#[test]
+fn board_sends_a_call_that_lost_its_connection_once_more_and_no_more() {
+    let split = SplitApp::start();
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let SplitApp { board, user, dir } = split;
+    drop(board);
+    // The user service behind a process that dies with the next `drops` author checks in
+    // flight, as a replica being replaced or crashing does.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let author_check = format!("GET /users/{ann} ");
+    let upstream = format!("http://{}", user.addr);
+    let remaining = drops.clone();
+    let dying = DyingServer::start(move |request| {
+        let drop_it = request.starts_with(&author_check)
+            && remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if drop_it {
+            None
+        } else {
+            double::relay_get(&upstream, request)
+        }
+    });
+    let board = SplitApp::start_board(dir.path(), dying.addr);
+
+    drops.store(1, Ordering::SeqCst);
+    let post = board.client.write_post(ann, "sent twice");
+    assert_eq!(
+        dying.dropped().len(),
+        1,
+        "the first author check was not dropped"
+    );
+    let read = board.client.get(&format!("/boards/{}", post["id"]));
+    assert_eq!(read.json()["author"]["name"], "Ann");
+
+    // Lost twice: one more try only, then the 503, and nothing written.
+    drops.store(2, Ordering::SeqCst);
+    assert_write_fails_fast(&board.client, ann);
+    assert_eq!(dying.dropped().len(), 3);
     assert_eq!(board.client.post_count(), 1);
 }
 

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod db;
+pub mod double;
 pub mod host;
 pub mod load;
 pub mod process;

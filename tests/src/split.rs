@@ -3,7 +3,9 @@
 //! file). `SplitScript`: split mode as users run it, `scripts/split` with its gateway; in the
 //! libSQL configuration with `DB=libsql REPLICAS=2`, as a cluster runs the services.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -162,12 +164,57 @@ impl SplitScript {
     }
 
     pub fn swap(&self, component: &str, wasm: &Path) -> Output {
+        self.swap_with(component, wasm, &[])
+    }
+
+    /// `scripts/swap` with `options` added, e.g. `--abrupt-exit`.
+    pub fn swap_with(&self, component: &str, wasm: &Path, options: &[&str]) -> Output {
         script_command("swap", self.dir.path())
             .arg(component)
             .arg("--wasm")
             .arg(wasm)
+            .args(options)
             .output()
             .unwrap()
+    }
+
+    /// One command to the gateway's runtime API (HAProxy's stats socket); returns its answer.
+    pub fn gateway_command(&self, command: &str) -> String {
+        let mut socket = UnixStream::connect(self.dir.path().join(".spin/split/gateway.sock"))
+            .expect("the gateway's runtime API");
+        socket.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    /// Points the gateway's `backend/slot` at `addr` and waits until its health checks find
+    /// it up.
+    pub fn put_in_slot(&self, backend: &str, slot: &str, addr: SocketAddr) {
+        let server = format!("{backend}/{slot}");
+        self.gateway_command(&format!(
+            "set server {server} addr {} port {}",
+            addr.ip(),
+            addr.port()
+        ));
+        self.gateway_command(&format!("set server {server} state ready"));
+        self.wait_for(&format!("{server} up"), || {
+            let stat = self.gateway_command("show stat");
+            stat.lines().any(|line| {
+                line.starts_with(&format!("{backend},{slot},")) && line.contains(",UP,")
+            })
+        });
+    }
+
+    /// Every request the gateway has logged so far: the clients' and board's own calls to the
+    /// user service, which go through it too.
+    pub fn gateway_requests(&self) -> Vec<GatewayRequest> {
+        let log = self.dir.path().join(".spin/split/gateway.log");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(GatewayRequest::parse)
+            .collect()
     }
 
     pub fn log(&self) -> String {
@@ -220,6 +267,45 @@ impl Drop for SplitScript {
     fn drop(&mut self) {
         process::signal_group(self.script.id(), libc::SIGTERM);
         let _ = self.script.wait();
+    }
+}
+
+/// One line of HAProxy's `option httplog`: `client [date] frontend backend/server timers status
+/// bytes - - termination conns/.../retries queues "request"`.
+#[derive(Debug)]
+pub struct GatewayRequest {
+    pub line: String,
+    /// -1 when no response was sent.
+    pub status: i32,
+    /// Four flags; `--` first when the session ended normally on both sides.
+    pub termination: String,
+    /// Attempts made again on a server (`+` marks one redispatched to another server).
+    pub retries: u32,
+}
+
+impl GatewayRequest {
+    fn parse(line: &str) -> Option<Self> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 13 || fields[2] != "api" {
+            return None;
+        }
+        Some(Self {
+            line: line.to_owned(),
+            status: fields[5].parse().ok()?,
+            termination: fields[9].to_owned(),
+            retries: fields[10]
+                .rsplit('/')
+                .next()?
+                .trim_start_matches('+')
+                .parse()
+                .ok()?,
+        })
+    }
+
+    /// Whether the gateway gave up on it: a 5xx (its own 503 included), no response at all, or
+    /// a session cut short on either side.
+    pub fn failed(&self) -> bool {
+        self.status >= 500 || self.status < 0 || !self.termination.starts_with("--")
     }
 }
 

@@ -1,0 +1,108 @@
+//! A test double for what real processes do too rarely to wait for: die with a request in
+//! flight. It reads each request, then either answers it or closes the connection without a
+//! byte of answer, as a process that crashed, was sent SIGKILL or exited at SIGTERM (Spin
+//! 4.0.2) does. One request per connection (`connection: close`), so which request is dropped
+//! does not depend on a client's connection reuse.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What the double does with a request, given its request line (`GET /users/1 HTTP/1.1`):
+/// `Some((status, body))` answers it, `None` drops it.
+/// How long a dropped request is held before the connection closes.
+const WORKING: Duration = Duration::from_millis(20);
+
+type Answer = dyn Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync;
+
+pub struct DyingServer {
+    pub addr: SocketAddr,
+    dropped: Arc<Mutex<Vec<String>>>,
+}
+
+impl DyingServer {
+    pub fn start(answer: impl Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let addr = listener.local_addr().unwrap();
+        let dropped = Arc::new(Mutex::new(Vec::new()));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let seen = dropped.clone();
+        // Lives as long as the test process: nothing of it outlives the run.
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (answer, seen) = (answer.clone(), seen.clone());
+                thread::spawn(move || serve(stream, &*answer, &seen));
+            }
+        });
+        Self { addr, dropped }
+    }
+
+    /// The request lines it dropped, in order.
+    pub fn dropped(&self) -> Vec<String> {
+        self.dropped.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, answer: &Answer, dropped: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream);
+    let Some(request_line) = read_request(&mut reader) else {
+        return;
+    };
+    match answer(&request_line) {
+        Some((status, body)) => {
+            let mut stream = reader.into_inner();
+            let head = format!(
+                "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+        None => {
+            dropped.lock().unwrap().push(request_line);
+            // Dies while working on it: the request was sent and is waited on.
+            thread::sleep(WORKING);
+        }
+    }
+}
+
+/// Reads one request, head and body, and returns its request line.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(request_line.trim_end().to_owned())
+}
+
+/// Relays a GET to `upstream` (`http://host:port`) and returns its status and body.
+pub fn relay_get(upstream: &str, request_line: &str) -> Option<(u16, Vec<u8>)> {
+    let path = request_line.split_whitespace().nth(1)?;
+    let response = match ureq::get(&format!("{upstream}{path}")).call() {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+        Err(ureq::Error::Transport(_)) => return None,
+    };
+    let status = response.status();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).ok()?;
+    Some((status, body))
+}
