@@ -27,6 +27,7 @@ use wasmtime_wasi_http::p2::WasiHttpView;
 use crate::component_output::ComponentOutput;
 use crate::manifest::{Manifest, Route};
 use crate::outbound_http::{self, AllowedHosts, ChainTarget, Outbound};
+use crate::outbound_pool::Connections;
 use crate::routes::{RouteMatch, Router};
 use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::{Databases, SqliteGrant, SqliteState};
@@ -63,6 +64,8 @@ pub struct App {
     /// Each slot can be replaced while requests still run on the previous one (see `swap`).
     components: BTreeMap<String, RwLock<Arc<ServedComponent>>>,
     databases: Arc<Databases>,
+    /// Kept-alive connections for every component's plain-HTTP calls, as Spin has per app.
+    connections: Arc<Connections>,
 }
 
 /// A response ready for hyper.
@@ -181,6 +184,7 @@ impl App {
             linker,
             components,
             databases: config.databases,
+            connections: Arc::default(),
         }))
     }
 
@@ -418,7 +422,12 @@ impl App {
             wasi,
             SqliteState::new(component.sqlite.clone()),
             component.variables.clone(),
-            Outbound::new(component.allowed_hosts.clone(), chain, trace),
+            Outbound::new(
+                component.allowed_hosts.clone(),
+                self.connections.clone(),
+                chain,
+                trace,
+            ),
         )
     }
 }

@@ -7,6 +7,7 @@ mod component_output;
 pub mod loader;
 pub mod manifest;
 pub mod outbound_http;
+mod outbound_pool;
 pub mod routes;
 pub mod runtime_config;
 pub mod server;

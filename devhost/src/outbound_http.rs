@@ -17,6 +17,7 @@ use wasmtime_wasi_http::p2::types::{
 };
 use wasmtime_wasi_http::p2::{default_send_request_handler, HttpResult, WasiHttpHooks};
 
+use crate::outbound_pool::Connections;
 use crate::telemetry;
 use crate::variables::AppVariables;
 
@@ -172,6 +173,8 @@ pub type ChainedResponse = hyper::Response<HyperOutgoingBody>;
 /// back into the app for chained calls, and the trace the calls belong to.
 pub struct Outbound {
     allowed: Arc<AllowedHosts>,
+    /// The app's kept-alive connections for plain HTTP.
+    connections: Arc<Connections>,
     /// Weak: a store must not keep the app alive.
     chain: Weak<dyn ChainTarget>,
     /// The span of the calling component's execution: each call is a child of it.
@@ -181,11 +184,13 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(
         allowed: Arc<AllowedHosts>,
+        connections: Arc<Connections>,
         chain: Weak<dyn ChainTarget>,
         trace: opentelemetry::Context,
     ) -> Self {
         Self {
             allowed,
+            connections,
             chain,
             trace,
         }
@@ -219,6 +224,7 @@ impl WasiHttpHooks for Outbound {
             .and_then(chaining_target)
             .map(str::to_owned)
             .zip(self.chain.upgrade());
+        let connections = self.connections.clone();
         let handle = wasmtime_wasi::runtime::spawn(async move {
             let response = match chained_to {
                 Some((target, chain)) => {
@@ -232,6 +238,7 @@ impl WasiHttpHooks for Outbound {
                             between_bytes_timeout,
                         })
                 }
+                None if !config.use_tls => connections.send(request, config).await,
                 None => default_send_request_handler(request, config).await,
             };
             let outcome = match &response {

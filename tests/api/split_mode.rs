@@ -5,6 +5,7 @@
 //! processes die abruptly; a build that cannot start
 //! is refused; and when split mode stops, nothing of it is left.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -359,6 +360,33 @@ fn the_gateway_sends_a_get_a_dying_process_dropped_to_another_replica_and_never_
          sign-ups reached it and got no answer or a 502, none repeated",
         lost.len()
     );
+    split.stop();
+}
+
+#[test]
+fn boards_calls_to_the_user_service_reuse_kept_alive_connections_as_spins_do() {
+    let split = SplitScript::start();
+    let ann = split.gateway.sign_up("ann@example.org", "Ann");
+    let before = split.gateway_requests().len();
+    for n in 0..6 {
+        split.gateway.write_post(ann, &format!("post {n}"));
+    }
+    let check = format!("\"GET /users/{ann} HTTP/1.1\"");
+    split.wait_for("the gateway to log every author check", || {
+        split.gateway_requests()[before..]
+            .iter()
+            .filter(|request| request.line.ends_with(&check))
+            .count()
+            == 6
+    });
+    // The client's address and port: one per connection board opened to the gateway.
+    let connections: HashSet<String> = split.gateway_requests()[before..]
+        .iter()
+        .filter(|request| request.line.ends_with(&check))
+        .map(|request| request.line.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    // The feed pull after a response may hold a second one.
+    assert!(connections.len() <= 2, "6 author checks on {connections:?}");
     split.stop();
 }
 
