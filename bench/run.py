@@ -74,9 +74,10 @@ def available_hosts():
     return {name: hosts.command(name) for name in hosts.available()}
 
 
-def request(url, method="GET", body=None):
+def request(url, method="GET", body=None, token=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as response:
             return response.status, response.read()
@@ -139,15 +140,16 @@ def to_ms(text):
     return round(float(number) * UNITS[unit], 3)
 
 
-def wrk(url, concurrency, seconds, script=None):
-    """Runs wrk and returns requests/s, latency percentiles and error counts."""
+def wrk(url, concurrency, seconds, script=None, token=""):
+    """Runs wrk and returns requests/s, latency percentiles and error counts. A script gets a
+    run id and `token` (a sign-in token, for the posts)."""
     # A generous timeout: sign-up at 64 connections queues for seconds, which is a figure to
     # report, not a failure. Any status other than the expected 2xx still counts as an error.
     args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     if script:
         args += ["-s", str(BENCH / script)]
     # Each run gets its own id, so the sign-up script never repeats an email across runs.
-    output = subprocess.run(args + [url, "--", uuid.uuid4().hex], capture_output=True, text=True,
+    output = subprocess.run(args + [url, "--", uuid.uuid4().hex, token], capture_output=True, text=True,
                             check=True).stdout
     latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", output)
     percentile = {p: to_ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M)}
@@ -205,12 +207,17 @@ def startup(name, command, runs):
 
 
 def seed(base):
-    """One user and 50 posts by it."""
-    status, _ = request(base + "/users", "POST", {"email": "seed@example.org", "name": "Seed", "password": "correct horse"})
+    """One user and 50 posts by it; returns its sign-in token, which the posts under load use."""
+    account = {"email": "seed@example.org", "password": "correct horse"}
+    status, _ = request(base + "/users", "POST", account | {"name": "Seed"})
     assert status == 201, status
+    status, body = request(base + "/users/tokens", "POST", account)
+    assert status == 201, status
+    token = json.loads(body)["accessToken"]
     for i in range(50):
-        status, _ = request(base + "/boards", "POST", {"userId": 1, "title": f"seed {i}", "content": "seed"})
+        status, _ = request(base + "/boards", "POST", {"userId": 1, "title": f"seed {i}", "content": "seed"}, token)
         assert status == 201, status
+    return token
 
 
 def argon2_params(workdir):
@@ -232,12 +239,12 @@ def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
             servers, runtime_config = databases.start_servers(app_dir / "libsql")
         try:
             app = Host(name, command, ROOT / "spin.toml", runtime_config, app_dir, ready_path="/users/health")
-            seed(app.base)
+            token = seed(app.base)
             params = argon2_params(app_dir) if database == "file" else None
             endpoints = []
             for endpoint, path, script in ENDPOINTS:
                 print(f"{name}, {database}: {endpoint}...", flush=True)
-                runs = load(app, path, script, concurrencies, warmup, seconds, servers.values())
+                runs = load(app, path, script, concurrencies, warmup, seconds, servers.values(), token)
                 endpoints.append({"name": endpoint, "runs": runs})
             peak_rss = app.peak_rss_mb()
             app.stop()
@@ -246,13 +253,13 @@ def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
     return endpoints, peak_rss, params
 
 
-def load(host, path, script, concurrencies, warmup, seconds, servers=()):
+def load(host, path, script, concurrencies, warmup, seconds, servers=(), token=""):
     """wrk at each concurrency; with the CPU ms per request of the host and of its servers."""
     rows = []
     for concurrency in concurrencies:
-        wrk(host.base + path, concurrency, warmup, script)
+        wrk(host.base + path, concurrency, warmup, script, token)
         before = (cpu_ms({host.process.pid}), cpu_ms(set(servers)))
-        row = {"concurrency": concurrency, **wrk(host.base + path, concurrency, seconds, script)}
+        row = {"concurrency": concurrency, **wrk(host.base + path, concurrency, seconds, script, token)}
         after = (cpu_ms({host.process.pid}), cpu_ms(set(servers)))
         requests = max(row["requests"], 1)
         row["host_cpu_ms"] = round((after[0] - before[0]) / requests, 3)

@@ -4,7 +4,7 @@
 
 use std::fmt::Display;
 
-use service_kit::problem::FieldErrors;
+use service_kit::token::{self, Rejected};
 use service_kit::{db, Problem};
 
 use crate::domain::{PostId, UserId};
@@ -12,7 +12,12 @@ use crate::users::Unavailable;
 
 pub enum BoardError {
     Request(Problem),
-    UnknownAuthor(UserId),
+    /// No Bearer token.
+    Unauthenticated,
+    InvalidToken(Rejected),
+    /// A valid token of one user, for a post whose `userId` names another.
+    NotTheAuthor(UserId),
+    /// The user service could not list its keys, for a token whose key board does not know.
     UserServiceDown(Unavailable),
     NotFound(PostId),
     Database(db::Error),
@@ -53,16 +58,20 @@ impl From<BoardError> for Problem {
     fn from(error: BoardError) -> Self {
         match error {
             BoardError::Request(problem) => problem,
-            BoardError::UnknownAuthor(id) => {
-                let mut errors = FieldErrors::new();
-                errors.insert(
-                    "userId".to_owned(),
-                    vec![format!("no user {} is known to the user service", id.get())],
-                );
-                Problem::validation(errors)
-            }
+            BoardError::Unauthenticated => token::missing("boards"),
+            BoardError::InvalidToken(rejected) => token::invalid("boards", rejected),
+            BoardError::NotTheAuthor(id) => Problem::new(
+                403,
+                "forbidden",
+                "Forbidden",
+                format!(
+                    "The token is not user {}'s: a post's userId must be the signed-in user's.",
+                    id.get()
+                ),
+            ),
             BoardError::UserServiceDown(_) => Problem::unavailable(
-                "The user service cannot confirm the author right now; nothing was written.",
+                "The user service cannot list the key this token is signed with right now; \
+                 nothing was written.",
             ),
             BoardError::NotFound(id) => {
                 Problem::not_found(format!("There is no post {}.", id.get()))
@@ -77,10 +86,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_author_the_user_service_does_not_know_is_a_422_on_user_id() {
-        let problem = Problem::from(BoardError::UnknownAuthor(UserId::new(9).unwrap()));
-        assert_eq!(problem.status, 422);
-        assert!(problem.errors.unwrap().contains_key("userId"));
+    fn a_missing_or_invalid_token_is_a_401_with_a_bearer_challenge() {
+        for (error, error_code) in [
+            (BoardError::Unauthenticated, false),
+            (BoardError::InvalidToken(Rejected::Expired), true),
+        ] {
+            let problem = Problem::from(error);
+            assert_eq!(problem.status, 401);
+            let (_, challenge) = problem
+                .headers
+                .iter()
+                .find(|(name, _)| *name == "www-authenticate")
+                .unwrap();
+            assert!(
+                challenge.starts_with(r#"Bearer realm="boards""#),
+                "{challenge}"
+            );
+            assert_eq!(challenge.contains(r#"error="invalid_token""#), error_code);
+        }
+    }
+
+    #[test]
+    fn another_users_token_is_a_403_naming_the_user_id() {
+        let problem = Problem::from(BoardError::NotTheAuthor(UserId::new(9).unwrap()));
+        assert_eq!(problem.status, 403);
+        assert!(problem.detail.contains("user 9"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! everything it knows about users comes from the user service's HTTP API, and it keeps a
 //! replica of its authors' names so that reads never wait for the user service.
 
+mod auth;
 mod domain;
 mod error;
 mod handlers;

@@ -60,7 +60,9 @@ fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), String> {
     store::apply_feed(db, &names, page.last_seq).map_err(|error| format!("database: {error:?}"))
 }
 
-fn interval_seconds() -> f64 {
+/// The least time between two calls board makes on its own to refresh what it keeps of the
+/// user service: a pull of the feed, or a fetch of the signing keys (`auth`).
+pub fn interval_seconds() -> f64 {
     spin_sdk::variables::get(INTERVAL_VARIABLE)
         .ok()
         .and_then(|raw| raw.trim().parse::<f64>().ok())

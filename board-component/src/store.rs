@@ -36,6 +36,20 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE boards RENAME TO posts",
     "DROP INDEX boards_by_user",
     "CREATE INDEX posts_by_user ON posts (user_id, id DESC)",
+    // The user service's public signing keys as `GET /users/keys` last listed them (`x`:
+    // the Ed25519 key, base64url), and when board may next ask: claimed in one UPDATE, so of
+    // all the instances that meet a key they do not know, one asks per interval.
+    "CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL)",
+    // `claimed_at` later than `fetched_at`: a fetch is in flight; `failed`: how the last ended.
+    "CREATE TABLE key_refresh (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        next_fetch_at REAL NOT NULL,
+        claimed_at REAL NOT NULL,
+        fetched_at REAL NOT NULL,
+        failed INTEGER NOT NULL
+    )",
+    "INSERT INTO key_refresh (id, next_fetch_at, claimed_at, fetched_at, failed)
+     VALUES (1, 0, 0, 0, 0)",
 ];
 
 /// The columns of a post as read, with its author's name from the replica (`NULL` when board
@@ -195,6 +209,115 @@ pub fn store_authors(db: &impl Database, authors: &[AuthorName]) -> Result<(), E
     Ok(())
 }
 
+/// Stores author `id`'s name from a sign-in token unless board already holds one: a token's
+/// name may be older than what the feed has brought since, and the feed brings any newer one.
+pub fn introduce_author(db: &impl Database, author: &AuthorName) -> Result<(), Error> {
+    db.execute(
+        "INSERT INTO authors (id, name) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+        &[
+            Value::Integer(author.id.get()),
+            Value::Text(author.name.to_owned()),
+        ],
+    )
+    .map(drop)
+}
+
+/// The public key (`x`) of signing key `kid`, if the user service listed it last time.
+pub fn signing_key(db: &impl Database, kid: &str) -> Result<Option<String>, Error> {
+    let result = db.execute(
+        "SELECT x FROM signing_keys WHERE kid = ?",
+        &[Value::Text(kid.to_owned())],
+    )?;
+    let found = result
+        .rows()
+        .next()
+        .and_then(|row| row.get::<&str>("x").map(str::to_owned));
+    Ok(found)
+}
+
+/// Claims the next fetch of the signing keys for `interval_seconds` from now, if one is due.
+/// One statement: of many concurrent instances, exactly one gets the claim.
+pub fn claim_key_refresh(db: &impl Database, interval_seconds: f64) -> Result<bool, Error> {
+    let result = db.execute(
+        "UPDATE key_refresh
+         SET next_fetch_at = unixepoch('subsec') + ?, claimed_at = unixepoch('subsec')
+         WHERE id = 1 AND next_fetch_at <= unixepoch('subsec')
+         RETURNING id",
+        &[Value::Real(interval_seconds)],
+    )?;
+    let found = result.rows().next().is_some();
+    Ok(found)
+}
+
+/// Records that the fetch this instance claimed is over; after one that failed, the next may
+/// start `retry_seconds` from now, sooner than a whole interval.
+pub fn finish_key_refresh(
+    db: &impl Database,
+    failed: bool,
+    retry_seconds: f64,
+) -> Result<(), Error> {
+    db.execute(
+        "UPDATE key_refresh SET fetched_at = unixepoch('subsec'), failed = ?,
+             next_fetch_at = CASE WHEN ? THEN unixepoch('subsec') + ? ELSE next_fetch_at END
+         WHERE id = 1",
+        &[
+            Value::Integer(failed.into()),
+            Value::Integer(failed.into()),
+            Value::Real(retry_seconds),
+        ],
+    )
+    .map(drop)
+}
+
+/// Where the fetches of the keys stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRefresh {
+    /// Another instance claimed a fetch, less than `in_flight_for` seconds ago, that is not over.
+    pub in_flight: bool,
+    /// The last fetch failed.
+    pub failed: bool,
+}
+
+pub fn key_refresh(db: &impl Database, in_flight_for: f64) -> Result<KeyRefresh, Error> {
+    let result = db.execute(
+        "SELECT claimed_at > fetched_at AND claimed_at > unixepoch('subsec') - ? AS in_flight,
+                failed
+         FROM key_refresh WHERE id = 1",
+        &[Value::Real(in_flight_for)],
+    )?;
+    let state = result.rows().next().map(|row| KeyRefresh {
+        in_flight: row.get::<i64>("in_flight") == Some(1),
+        failed: row.get::<i64>("failed") == Some(1),
+    });
+    Ok(state.unwrap_or(KeyRefresh {
+        in_flight: false,
+        failed: false,
+    }))
+}
+
+/// Keeps exactly `keys` ((kid, x) pairs): a key the user service no longer lists verifies
+/// nothing from now on.
+pub fn replace_signing_keys(db: &impl Database, keys: &[(String, String)]) -> Result<(), Error> {
+    let json: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|(kid, x)| serde_json::json!({ "kid": kid, "x": x }))
+        .collect();
+    let json = Value::Text(serde_json::Value::from(json).to_string());
+    db.execute(
+        "DELETE FROM signing_keys
+         WHERE kid NOT IN (SELECT json_extract(value, '$.kid') FROM json_each(?))",
+        std::slice::from_ref(&json),
+    )?;
+    db.execute(
+        "INSERT INTO signing_keys (kid, x)
+         SELECT json_extract(value, '$.kid'), json_extract(value, '$.x') FROM json_each(?)
+         WHERE true
+         ON CONFLICT (kid) DO UPDATE SET x = excluded.x",
+        &[json],
+    )?;
+    Ok(())
+}
+
 /// Claims the next pull of the change feed if it is due, for `interval_seconds` from now, and
 /// returns where in the feed to start; `None` when another instance pulled less than an
 /// interval ago. One statement: of many concurrent instances, exactly one gets the claim.
@@ -276,6 +399,61 @@ mod tests {
 
     fn ids(page: &Page) -> Vec<i64> {
         page.posts.iter().map(|post| post.id.get()).collect()
+    }
+
+    #[test]
+    fn a_tokens_name_fills_in_an_unknown_author_and_replaces_no_name() {
+        let (_dir, db) = database();
+        let from_token = |name| AuthorName { id: ann(), name };
+        introduce_author(&db, &from_token("Ann")).unwrap();
+        assert_eq!(
+            known_author_name(&db, ann()).unwrap().as_deref(),
+            Some("Ann")
+        );
+        store_authors(&db, &[from_token("Annie")]).unwrap();
+        introduce_author(&db, &from_token("Ann")).unwrap();
+        assert_eq!(
+            known_author_name(&db, ann()).unwrap().as_deref(),
+            Some("Annie")
+        );
+    }
+
+    #[test]
+    fn the_keys_are_fetched_once_per_interval_and_replaced_whole() {
+        let (_dir, db) = database();
+        assert!(claim_key_refresh(&db, 60.0).unwrap());
+        assert!(!claim_key_refresh(&db, 60.0).unwrap());
+        let key = |kid: &str| (kid.to_owned(), format!("x-of-{kid}"));
+        replace_signing_keys(&db, &[key("a"), key("b")]).unwrap();
+        replace_signing_keys(&db, &[key("b"), key("c")]).unwrap();
+        assert_eq!(signing_key(&db, "a").unwrap(), None);
+        assert_eq!(signing_key(&db, "c").unwrap().as_deref(), Some("x-of-c"));
+        let state = |db: &rusqlite::Connection| key_refresh(db, 60.0).unwrap();
+        assert_eq!(
+            state(&db),
+            KeyRefresh {
+                in_flight: true,
+                failed: false
+            }
+        );
+        finish_key_refresh(&db, true, 0.0).unwrap();
+        assert_eq!(
+            state(&db),
+            KeyRefresh {
+                in_flight: false,
+                failed: true
+            }
+        );
+        assert!(claim_key_refresh(&db, 60.0).unwrap());
+        finish_key_refresh(&db, false, 0.0).unwrap();
+        assert_eq!(
+            state(&db),
+            KeyRefresh {
+                in_flight: false,
+                failed: false
+            }
+        );
+        assert!(!claim_key_refresh(&db, 60.0).unwrap());
     }
 
     #[test]

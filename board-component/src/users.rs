@@ -1,5 +1,6 @@
-//! The board service's only source of truth about users: the user service's HTTP API (an
-//! author's check, a batch look-up, and the change feed its replica follows).
+//! The board service's only source of truth about users: the user service's HTTP API (the
+//! public keys its tokens are checked with, a batch look-up, and the change feed its replica
+//! follows).
 //!
 //! Calls go through `wasi:http/outgoing-handler` directly rather than `spin_sdk::http::send`
 //! because only the former takes request options, and a short timeout is what keeps board
@@ -43,6 +44,20 @@ struct UserList {
     users: Vec<Author>,
 }
 
+/// A JWK Set (RFC 7517), as much of it as board reads.
+#[derive(Deserialize)]
+struct KeySet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kid: String,
+    kty: String,
+    crv: String,
+    x: String,
+}
+
 /// The most changes one read of the feed asks for (the user service's own maximum).
 pub const FEED_PAGE: usize = 1000;
 
@@ -71,14 +86,19 @@ pub fn changes(after: i64) -> Result<FeedPage, Unavailable> {
     decode(&body)
 }
 
-/// The author with `id`: `Ok(None)` when the user service says there is no such user.
-pub fn find(id: UserId) -> Result<Option<Author>, Unavailable> {
-    let (status, body) = get(&format!("/users/{}", id.get()))?;
-    match status {
-        200 => decode(&body).map(Some),
-        404 => Ok(None),
-        other => Err(Unavailable(format!("user service answered {other}"))),
+/// The user service's public signing keys: (kid, x) of each Ed25519 key it lists.
+pub fn signing_keys() -> Result<Vec<(String, String)>, Unavailable> {
+    let (status, body) = get("/users/keys")?;
+    if status != 200 {
+        return Err(Unavailable(format!("user service answered {status}")));
     }
+    let set: KeySet = decode(&body)?;
+    Ok(set
+        .keys
+        .into_iter()
+        .filter(|key| key.kty == "OKP" && key.crv == "Ed25519")
+        .map(|key| (key.kid, key.x))
+        .collect())
 }
 
 /// The authors among `ids` that exist, in one call, keyed by id.

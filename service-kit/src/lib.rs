@@ -1,5 +1,6 @@
 //! Plumbing the two services share: the shape of errors on the wire, reading JSON request
-//! bodies, talking to SQLite through a trait the host target can test, and versioned migrations.
+//! bodies, talking to SQLite through a trait the host target can test, versioned migrations, and
+//! the sign-in token's claims and checks.
 //!
 //! Nothing here knows about users or posts; each service keeps its own rules.
 
@@ -11,5 +12,6 @@ pub mod query;
 pub mod resource;
 pub mod respond;
 pub mod rules;
+pub mod token;
 
 pub use problem::Problem;

@@ -1,4 +1,5 @@
-//! The board service's API, end to end, including its calls to the user service.
+//! The board service's API, end to end: posts written by their signed-in authors, read with
+//! their names.
 
 use e2e::host::{free_port, AppSpec, RunningApp};
 use serde_json::{json, Value};
@@ -7,8 +8,10 @@ use serde_json::{json, Value};
 fn a_post_is_written_with_location_and_read_back_with_its_author() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
-    let reply = app.client.post_json(
+    let reply = app.client.send_json_as(
+        "POST",
         "/boards",
+        Some(&app.client.bearer(ann)),
         &json!({ "userId": ann, "title": " Hi ", "content": "Hello\nworld" }),
     );
     assert_eq!(reply.status, 201, "{}", reply.text());
@@ -32,16 +35,26 @@ fn a_post_is_written_with_location_and_read_back_with_its_author() {
 }
 
 #[test]
-fn a_post_by_an_unknown_user_is_422_and_writes_nothing() {
+fn a_post_in_another_users_name_is_403_and_writes_nothing() {
     let app = RunningApp::start_default();
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let bob = app.client.sign_up("bob@example.org", "Bob");
     let problem = app
         .client
-        .post_json(
+        .send_json_as(
+            "POST",
             "/boards",
-            &json!({ "userId": 424242, "title": "t", "content": "c" }),
+            Some(&app.client.bearer(ann)),
+            &json!({ "userId": bob, "title": "t", "content": "c" }),
         )
-        .problem(422);
-    assert!(problem["errors"]["userId"].is_array(), "{problem}");
+        .problem(403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("user {bob}")),
+        "{problem}"
+    );
     assert_eq!(app.client.post_count(), 0);
 }
 
@@ -92,10 +105,16 @@ fn bad_bodies_are_400_415_and_413() {
 fn content_of_exactly_20000_characters_is_accepted_and_one_more_is_not() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
+    let bearer = app.client.bearer(ann);
     let ok = json!({ "userId": ann, "title": "t", "content": "é".repeat(20_000) });
-    assert_eq!(app.client.post_json("/boards", &ok).status, 201);
+    let written = app
+        .client
+        .send_json_as("POST", "/boards", Some(&bearer), &ok);
+    assert_eq!(written.status, 201, "{}", written.text());
     let over = json!({ "userId": ann, "title": "t", "content": "x".repeat(20_001) });
-    app.client.post_json("/boards", &over).problem(422);
+    app.client
+        .send_json_as("POST", "/boards", Some(&bearer), &over)
+        .problem(422);
 }
 
 #[test]

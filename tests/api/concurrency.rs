@@ -45,9 +45,9 @@ fn of_100_simultaneous_sign_ups_with_one_email_exactly_one_wins() {
     let loaded = RunningApp::start_default();
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
-        let (base, stop) = (loaded.client.base().to_owned(), stop.clone());
-        let author = loaded.client.sign_up("author@example.org", "A");
-        thread::spawn(move || write_load(&base, author, move || !stop.load(Ordering::Relaxed)))
+        let (client, stop) = (loaded.client.fresh(), stop.clone());
+        let author = client.sign_up("author@example.org", "A");
+        thread::spawn(move || write_load(&client, author, move || !stop.load(Ordering::Relaxed)))
     };
     for round in 1..=RACE_ROUNDS {
         let app = RunningApp::start_default();
@@ -122,13 +122,13 @@ impl Load {
 }
 
 fn write_load(
-    base: &str,
+    app: &Client,
     author: i64,
     keep_going: impl Fn() -> bool + Clone + Send + 'static,
 ) -> Load {
     let workers: Vec<_> = (0..LOAD_CONCURRENCY)
         .map(|worker| {
-            let (client, keep_going) = (Client::new(base), keep_going.clone());
+            let (client, keep_going) = (app.fresh(), keep_going.clone());
             thread::spawn(move || {
                 if worker.is_multiple_of(2) {
                     let sign_up = move |n| ("/users", json!({ "email": format!("w{worker}-{n}@example.org"), "name": "W", "password": "correct horse" }));
@@ -157,7 +157,7 @@ fn writes_to_both_services_at_concurrency_32_for_20_seconds_all_land() {
     let app = RunningApp::start_default();
     let author = app.client.sign_up("author@example.org", "A");
     let until = Instant::now() + LOAD_DURATION;
-    let load = write_load(app.client.base(), author, move || Instant::now() < until);
+    let load = write_load(&app.client, author, move || Instant::now() < until);
     eprintln!(
         "load: {} sign-ups and {} posts in {LOAD_DURATION:?} at concurrency {LOAD_CONCURRENCY}",
         load.users, load.posts

@@ -30,6 +30,8 @@ fn schemathesis() -> PathBuf {
 fn the_app_conforms_to_its_openapi_contract() {
     let app = RunningApp::start_default();
     let output = Command::new(schemathesis())
+        .arg("--config-file")
+        .arg(workspace().join("tests/schemathesis.toml"))
         .arg("run")
         .arg(workspace().join("openapi.yaml"))
         .args(["--url", app.client.base()])

@@ -98,8 +98,7 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_databases_stay_sound(
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..WRITERS)
             .map(|worker| {
-                let (client, stop, acked) =
-                    (Client::new(app.client.base()), stop.clone(), acked.clone());
+                let (client, stop, acked) = (app.client.fresh(), stop.clone(), acked.clone());
                 thread::spawn(move || writer(client, author, worker, round, stop, acked))
             })
             .collect();

@@ -99,11 +99,14 @@ fn corpus() -> Vec<Case> {
         json!({ "userId": 1, "title": "a\u{1b}[31m", "content": "c" }),
         json!({ "userId": 1, "title": "t", "content": "bell\u{7}" }),
         json!({ "userId": 1, "title": "t", "content": "c", "id": 5 }),
-        json!({ "userId": 424242, "title": "Robert'); DROP TABLE boards;--", "content": "c" }),
     ];
     for body in boards_422 {
         cases.push(case("POST", "/boards", JSON, body.to_string(), 422));
     }
+    // A valid body without a sign-in token: 401.
+    let unsigned =
+        json!({ "userId": 424242, "title": "Robert'); DROP TABLE boards;--", "content": "c" });
+    cases.push(case("POST", "/boards", JSON, unsigned.to_string(), 401));
     cases.push(case(
         "POST",
         "/boards",
@@ -222,10 +225,18 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         &json!({ "email": "ann@example.org", "name": "Ann", "password": SECRET }),
     );
     let ann = user.json()["id"].as_i64().unwrap();
-    app.client.post_json(
+    let signed_in = app.client.post_json(
+        "/users/tokens",
+        &json!({ "email": "ann@example.org", "password": SECRET }),
+    );
+    let token = signed_in.json()["accessToken"].as_str().unwrap().to_owned();
+    let kept = app.client.send_json_as(
+        "POST",
         "/boards",
+        Some(&format!("Bearer {token}")),
         &json!({ "userId": ann, "title": "kept", "content": "kept" }),
     );
+    assert_eq!(kept.status, 201, "{}", kept.text());
     let (users_db, boards_db) = (app.store("users"), app.store("boards"));
     let before = (users_db.dump("users"), boards_db.dump("posts"));
 

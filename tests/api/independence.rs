@@ -1,5 +1,7 @@
 //! Independence you can see: each service runs alone in its own process, and a failure of one
-//! (stopped, hung, or its database unusable) does not spread to the other.
+//! (stopped, hung, or its database unusable) does not spread to the other: board reads from its
+//! own replica and checks sign-in tokens with keys it keeps, so it posts on while the user
+//! service is down.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use e2e::client::{assert_unavailable_within, Client};
 use e2e::double::{self, DyingServer};
 use e2e::host::RunningApp;
+use e2e::jwt;
 use e2e::split::SplitApp;
 use serde_json::json;
 
@@ -16,11 +19,25 @@ use serde_json::json;
 /// with the board's own work, a failing write must be answered within this.
 const FAIL_FAST: Duration = Duration::from_millis(2500);
 
-/// Asserts a write is refused with 503 + Retry-After, quickly, and returns how long it took.
-fn assert_write_fails_fast(board: &Client, user_id: i64) -> Duration {
+/// Board fetches the user service's keys at most once per `author_sync_interval` (2 s).
+const KEY_REFRESH_INTERVAL: Duration = Duration::from_millis(2100);
+
+/// Asserts that a post by `user_id` with a token signed by a key board has never seen (so
+/// board must ask the user service for its keys, once the interval since its last fetch has
+/// passed) is refused with 503 + Retry-After, quickly.
+fn assert_unknown_key_fails_fast(board: &Client, user_id: i64) -> Duration {
+    std::thread::sleep(KEY_REFRESH_INTERVAL);
+    let stranger = jwt::Signer::stranger();
+    let now = jwt::now();
+    let token = stranger.sign(
+        &stranger.header(),
+        &jwt::claims(user_id, "Ann", now, now + 60),
+    );
     assert_unavailable_within(FAIL_FAST, "the write", || {
-        board.post_json(
+        board.send_json_as(
+            "POST",
             "/boards",
+            Some(&format!("Bearer {token}")),
             &json!({ "userId": user_id, "title": "t", "content": "c" }),
         )
     })
@@ -42,12 +59,15 @@ fn each_service_runs_alone_in_its_own_process_and_they_talk_over_http() {
 }
 
 #[test]
-fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing_nothing() {
+fn with_the_user_service_stopped_board_reads_answer_and_a_valid_token_still_posts() {
     let mut split = SplitApp::start();
     let ann = split.user.client.sign_up("ann@example.org", "Ann");
     let post = split.board.client.write_post(ann, "t")["id"]
         .as_i64()
         .unwrap();
+    // Bob signs in, and the user service stops before board has met him.
+    let bob = split.user.client.sign_up("bob@example.org", "Bob");
+    split.board.client.bearer(bob);
     split.user.stop();
 
     // Reads come from board's own database, the author's name from its replica.
@@ -57,19 +77,31 @@ fn with_the_user_service_stopped_board_reads_answer_and_writes_fail_fast_writing
     let page = split.board.client.get("/boards").json();
     assert_eq!(page["boards"][0]["author"]["name"], "Ann");
 
-    assert_write_fails_fast(&split.board.client, ann);
+    // A token is proof enough: the write calls nobody, and Bob's name comes from his token.
+    let started = Instant::now();
+    let written = split.board.client.write_post(bob, "while users is down")["id"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        started.elapsed() < FAIL_FAST,
+        "the write took {:?}",
+        started.elapsed()
+    );
+    let read = split.board.client.get(&format!("/boards/{written}")).json();
+    assert_eq!(read["author"], json!({ "id": bob, "name": "Bob" }));
+
+    // Only a key board has never seen needs the user service, and that fails fast.
+    assert_unknown_key_fails_fast(&split.board.client, ann);
     assert_eq!(
         split.board.client.post_count(),
-        1,
+        2,
         "a refused write must write nothing"
     );
 
     split.user.restart();
-    split.board.client.write_post(ann, "t")["id"]
-        .as_i64()
-        .unwrap();
+    split.board.client.write_post(ann, "t");
     assert!(split.board.is_running(), "board was never restarted");
-    assert_eq!(split.board.client.post_count(), 2);
+    assert_eq!(split.board.client.post_count(), 3);
 }
 
 #[test]
@@ -79,6 +111,7 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
     let post = split.board.client.write_post(ann, "t")["id"]
         .as_i64()
         .unwrap();
+    let accounts = split.board.client.accounts();
     let SplitApp { board, dir, .. } = split;
     drop(board);
 
@@ -91,7 +124,8 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
             held.push(stream);
         }
     });
-    let board = SplitApp::start_board(dir.path(), hung_addr);
+    let mut board = SplitApp::start_board(dir.path(), hung_addr);
+    board.client.share_accounts(accounts);
 
     let started = Instant::now();
     let read = board.client.get(&format!("/boards/{post}"));
@@ -102,25 +136,26 @@ fn with_the_user_service_hung_board_answers_within_its_call_timeout() {
         "the read took {:?}",
         started.elapsed()
     );
-
-    assert_write_fails_fast(&board.client, ann);
-    assert_eq!(board.client.post_count(), 1);
+    board.client.write_post(ann, "while users hangs");
+    assert_unknown_key_fails_fast(&board.client, ann);
+    assert_eq!(board.client.post_count(), 2);
 }
 
 #[test]
 fn board_sends_a_call_that_lost_its_connection_once_more_and_no_more() {
     let split = SplitApp::start();
     let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let accounts = split.board.client.accounts();
+    split.board.client.bearer(ann);
     let SplitApp { board, user, dir } = split;
     drop(board);
-    // The user service behind a process that dies with the next `drops` author checks in
-    // flight, as a replica being replaced or crashing does.
+    // The user service behind a process that dies with the next `drops` requests for its keys
+    // in flight, as a replica being replaced or crashing does. Board has fetched no key yet.
     let drops = Arc::new(AtomicUsize::new(0));
-    let author_check = format!("GET /users/{ann} ");
     let upstream = format!("http://{}", user.addr);
     let remaining = drops.clone();
     let dying = DyingServer::start(move |request| {
-        let drop_it = request.starts_with(&author_check)
+        let drop_it = request.starts_with("GET /users/keys ")
             && remaining
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
@@ -130,23 +165,27 @@ fn board_sends_a_call_that_lost_its_connection_once_more_and_no_more() {
             double::relay_get(&upstream, request)
         }
     });
-    let board = SplitApp::start_board(dir.path(), dying.addr);
+    let mut board = SplitApp::start_board(dir.path(), dying.addr);
+    board.client.share_accounts(accounts);
 
+    // Lost twice: one more try only, then the 503, and nothing written.
+    drops.store(2, Ordering::SeqCst);
+    let refused = board.client.try_write_post(ann, "not written");
+    refused.problem(503);
+    assert_eq!(dying.dropped().len(), 2);
+    assert_eq!(board.client.post_count(), 0);
+
+    // A failed fetch may be tried again a second later; lost once, it is sent once more.
+    std::thread::sleep(Duration::from_millis(1100));
     drops.store(1, Ordering::SeqCst);
     let post = board.client.write_post(ann, "sent twice");
     assert_eq!(
         dying.dropped().len(),
-        1,
-        "the first author check was not dropped"
+        3,
+        "the fetch was not dropped once more"
     );
     let read = board.client.get(&format!("/boards/{}", post["id"]));
     assert_eq!(read.json()["author"]["name"], "Ann");
-
-    // Lost twice: one more try only, then the 503, and nothing written.
-    drops.store(2, Ordering::SeqCst);
-    assert_write_fails_fast(&board.client, ann);
-    assert_eq!(dying.dropped().len(), 3);
-    assert_eq!(board.client.post_count(), 1);
 }
 
 #[test]

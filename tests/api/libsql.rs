@@ -213,9 +213,12 @@ fn two_replicas_per_service_keep_every_guarantee_of_one() {
 
     // 500 posts spread over both board replicas, all readable afterwards from either.
     let author = app.users[0].client.sign_up("author@example.org", "Author");
+    let bearer = app.users[0].client.bearer(author);
     let posts = spread(&board_clients, 500, POSTING_CLIENTS, move |i, client| {
-        client.post_json(
+        client.send_json_as(
+            "POST",
             "/boards",
+            Some(&bearer),
             &json!({ "userId": author, "title": format!("post {i}"), "content": "x" }),
         )
     });

@@ -169,11 +169,13 @@ fn application_variables_can_come_from_a_dotenv_file() {
             user.addr
         ),
     );
-    let board = RunningApp::start(AppSpec {
+    let mut board = RunningApp::start(AppSpec {
         component_ids: vec!["board-component".into()],
         dir: Some(dir.path().to_path_buf()),
         ..AppSpec::default()
     });
+    board.client.share_accounts(user.client.accounts());
+    // Board fetches the user service's keys, at the address the .env gave it, to check the token.
     let post = board.client.write_post(ann, "configured by .env");
     let read = board.client.get(&format!("/boards/{}", post["id"]));
     assert_eq!(read.status, 200, "{}", board.log());
@@ -209,8 +211,9 @@ fn devhosts_log_can_be_json_with_each_requests_facts_as_fields() {
     assert_eq!(sign_up["status"], 201);
     assert_eq!(sign_up["chained"], false);
     assert!(sign_up["micros"].as_u64().is_some_and(|micros| micros > 0));
-    let check = request("user-component", "GET", &format!("/users/{ann}")).expect(&log);
-    assert_eq!(check["chained"], true);
+    // The first post fetches the user service's signing keys, by chaining.
+    let keys = request("user-component", "GET", "/users/keys").expect(&log);
+    assert_eq!(keys["chained"], true);
     assert_eq!(
         request("board-component", "POST", "/boards").expect(&log)["status"],
         201

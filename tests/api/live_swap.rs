@@ -126,7 +126,7 @@ fn swapping_user_component_under_load_loses_no_request() {
     let author = app.client.sign_up("author@example.org", "A");
     let old_version = app.client.service_version("/users/health");
 
-    let load = Load::start(app.client.base(), author);
+    let load = Load::start(&app.client, author);
     thread::sleep(PHASE);
     // Replace the file the way a build tool should: write beside it, then rename over it.
     let staged = files.path().join("user.wasm.new");
@@ -173,11 +173,11 @@ struct Load {
 }
 
 impl Load {
-    fn start(base: &str, author: i64) -> Self {
+    fn start(app: &Client, author: i64) -> Self {
         let swapped = Arc::new(AtomicBool::new(false));
         let workers = load::Workers::start(USER_CLIENTS + BOARD_CLIENTS, |worker| {
             let posts_by = (worker >= USER_CLIENTS).then_some(author);
-            let (client, swapped) = (Client::new(base), swapped.clone());
+            let (client, swapped) = (app.fresh(), swapped.clone());
             move |stop, tally| client_load(client, posts_by, worker, stop, swapped, tally)
         });
         Self { swapped, workers }

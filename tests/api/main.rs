@@ -5,6 +5,7 @@
 
 mod author_replica;
 mod bench_smoke;
+mod board_tokens;
 mod boards_api;
 mod builds;
 mod concurrency;
@@ -16,6 +17,7 @@ mod independence;
 mod libsql;
 mod lifecycle;
 mod live_swap;
+mod sign_in;
 mod spin_semantics;
 mod split_mode;
 mod traces;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use e2e::double::KeptAliveServer;
 use e2e::host::{write_file, AppSpec, RunningApp};
 use e2e::{built_wasm, workspace};
 use serde_json::Value;
@@ -212,6 +213,37 @@ fn variables_come_from_defaults_or_the_environment_and_only_declared_ones_are_vi
         probe(&app, "/probe/variable?name=greeting")["value"],
         "hello!"
     );
+}
+
+#[test]
+fn a_components_calls_to_one_host_reuse_a_kept_alive_connection() {
+    // Spin pools outbound connections unless the runtime config turns `connection_pooling`
+    // off (factor-outbound-http/src/wasi.rs); board's calls to the user service rely on it.
+    let server = KeptAliveServer::start();
+    let files = tempfile::tempdir().unwrap();
+    let manifest = probe_manifest(files.path(), &[], "");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        r#"allowed_outbound_hosts = ["http://hidden.spin.internal", "http://probe.spin.internal"]"#,
+        &format!(
+            r#"allowed_outbound_hosts = ["http://hidden.spin.internal", "http://{}"]"#,
+            server.addr
+        ),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let app = RunningApp::start(AppSpec {
+        manifest,
+        runtime_config: probe_runtime_config(files.path()),
+        dir: Some(files.path().to_path_buf()),
+        ..AppSpec::default()
+    });
+    for _ in 0..5 {
+        let called = probe(
+            &app,
+            &format!("/probe/outbound?url=http://{}/ping", server.addr),
+        );
+        assert_eq!(called["status"], 200, "{called}");
+    }
+    assert_eq!(server.seen(), (1, 5), "(connections, requests)");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use e2e::client::Client;
 use e2e::host::{free_port, AppSpec, RunningApp};
 use e2e::split::SplitScript;
-use e2e::{process, workspace};
+use e2e::{jwt, process, workspace};
 use serde_json::Value;
 
 /// How long spans may take to reach the receiver (the batch delay is set to 100 ms).
@@ -189,8 +189,8 @@ impl Trace {
     }
 }
 
-/// Signs up an author, writes a post, reads the list: the write checks the author with the user
-/// service, the first read pulls the user service's change feed.
+/// Signs up an author, writes a post, reads the list: the write fetches the user service's
+/// signing keys (board has none yet), the first read pulls its change feed.
 fn write_and_read(client: &Client) {
     let ann = client.sign_up("ann@example.org", "Ann");
     let post = client.write_post(ann, "traced");
@@ -200,8 +200,8 @@ fn write_and_read(client: &Client) {
 }
 
 fn assert_one_trace_per_board_request(receiver: &Receiver, log: impl Fn() -> String) {
-    let write = receiver.trace_of("POST", "/boards", "/users", &log);
-    write.assert_user_span_is_a_child_of_boards_call("/users");
+    let write = receiver.trace_of("POST", "/boards", "/users/keys", &log);
+    write.assert_user_span_is_a_child_of_boards_call("/users/keys");
     let read = receiver.trace_of("GET", "/boards", "/users/changes", &log);
     read.assert_user_span_is_a_child_of_boards_call("/users/changes");
 }
@@ -215,6 +215,15 @@ fn a_board_request_and_its_user_service_call_are_one_trace_in_one_process() {
     });
     write_and_read(&app.client);
     assert_one_trace_per_board_request(&receiver, || app.log());
+    // The sign-in and the key fetch are in the spans; the private key is not.
+    let spans: Vec<String> = receiver.spans().iter().map(Value::to_string).collect();
+    let spans = spans.join("\n");
+    for form in jwt::written_forms(&jwt::first_signing_seed(&app.store("users"))) {
+        assert!(
+            !spans.contains(&form),
+            "the private key ({form}) is in a span"
+        );
+    }
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
     let wrong_password = basic("ann@example.org", "wrong horse");
     let unknown = basic("nobody@example.org", PASSWORD);
     let other = basic("bob@example.org", PASSWORD);
-    let not_basic = "Bearer abc".to_owned();
+    let not_basic = "Digest abc".to_owned();
     for (what, authorization, status) in [
         ("no credentials", None, 401),
         ("not Basic", Some(&not_basic), 401),

@@ -1,6 +1,7 @@
 //! A blocking HTTP client that never turns a status into an error: tests assert on statuses.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -65,7 +66,26 @@ impl Reply {
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    accounts: Accounts,
 }
+
+/// The accounts a client signed up, so that it can write as their authors: each signs in (with
+/// the password the harness gave it) at the user service it signed up with, once, when it first
+/// writes. Clients of one app share them: a board client those of its user service.
+#[derive(Clone)]
+pub struct Accounts {
+    /// Where they sign in.
+    users: String,
+    by_id: Arc<Mutex<BTreeMap<i64, Account>>>,
+}
+
+struct Account {
+    email: String,
+    token: Option<String>,
+}
+
+/// The password of every account the harness signs up.
+pub const PASSWORD: &str = "correct horse";
 
 impl Client {
     pub fn new(base: &str) -> Self {
@@ -73,10 +93,54 @@ impl Client {
             .timeout(Duration::from_secs(30))
             .redirects(0)
             .build();
+        let base = base.trim_end_matches('/').to_owned();
         Self {
-            base: base.trim_end_matches('/').to_owned(),
+            accounts: Accounts {
+                users: base.clone(),
+                by_id: Arc::default(),
+            },
+            base,
             agent,
         }
+    }
+
+    /// A client of the same address with connections of its own (for another thread),
+    /// writing as the same accounts.
+    pub fn fresh(&self) -> Client {
+        let mut client = Client::new(&self.base);
+        client.share_accounts(self.accounts());
+        client
+    }
+
+    /// The accounts this client knows, to give to another client of the same app.
+    pub fn accounts(&self) -> Accounts {
+        self.accounts.clone()
+    }
+
+    /// From now on, writes as the authors of `accounts`.
+    pub fn share_accounts(&mut self, accounts: Accounts) {
+        self.accounts = accounts;
+    }
+
+    /// `Bearer <token>` for account `user_id`, signed in for on first use.
+    pub fn bearer(&self, user_id: i64) -> String {
+        let mut accounts = self.accounts.by_id.lock().unwrap();
+        let account = accounts.get_mut(&user_id).unwrap_or_else(|| {
+            panic!("user {user_id} was not signed up through this app's client")
+        });
+        if account.token.is_none() {
+            let body = json!({ "email": account.email, "password": PASSWORD });
+            let reply = Client::new(&self.accounts.users).post_json("/users/tokens", &body);
+            assert_eq!(
+                reply.status,
+                201,
+                "sign-in of {}: {}",
+                account.email,
+                reply.text()
+            );
+            account.token = Some(reply.json()["accessToken"].as_str().unwrap().to_owned());
+        }
+        format!("Bearer {}", account.token.as_deref().unwrap())
     }
 
     pub fn base(&self) -> &str {
@@ -96,12 +160,20 @@ impl Client {
         )
     }
 
-    /// Signs up a user (password `correct horse`) and returns the account; anything but 201 fails.
+    /// Signs up a user (password [`PASSWORD`]) and returns the account; anything but 201 fails.
     pub fn sign_up_account(&self, email: &str, name: &str) -> Value {
-        let body = json!({ "email": email, "name": name, "password": "correct horse" });
+        let body = json!({ "email": email, "name": name, "password": PASSWORD });
         let reply = self.post_json("/users", &body);
         assert_eq!(reply.status, 201, "sign-up of {email}: {}", reply.text());
-        reply.json()
+        let account = reply.json();
+        self.accounts.by_id.lock().unwrap().insert(
+            account["id"].as_i64().unwrap(),
+            Account {
+                email: email.to_owned(),
+                token: None,
+            },
+        );
+        account
     }
 
     /// Which build serves `path` (a health endpoint): asserts a `200` and returns
@@ -125,12 +197,18 @@ impl Client {
         self.sign_up_account(email, name)["id"].as_i64().unwrap()
     }
 
-    /// Writes a post by `user_id` and returns it; anything but 201 fails.
+    /// Writes a post by `user_id`, signed in as that user, and returns it; anything but 201
+    /// fails.
     pub fn write_post(&self, user_id: i64, title: &str) -> Value {
-        let body = json!({ "userId": user_id, "title": title, "content": "Hello\nworld" });
-        let reply = self.post_json("/boards", &body);
+        let reply = self.try_write_post(user_id, title);
         assert_eq!(reply.status, 201, "post by {user_id}: {}", reply.text());
         reply.json()
+    }
+
+    /// Sends a post by `user_id`, signed in as that user, and returns the answer.
+    pub fn try_write_post(&self, user_id: i64, title: &str) -> Reply {
+        let body = json!({ "userId": user_id, "title": title, "content": "Hello\nworld" });
+        self.send_json_as("POST", "/boards", Some(&self.bearer(user_id)), &body)
     }
 
     /// Asserts that every listed user and post can be read back.

@@ -1,11 +1,16 @@
-//! A test double for what real processes do too rarely to wait for: die with a request in
-//! flight. It reads each request, then either answers it or closes the connection without a
-//! byte of answer, as a process that crashed, was sent SIGKILL or exited at SIGTERM (Spin
-//! 4.0.2) does. One request per connection (`connection: close`), so which request is dropped
-//! does not depend on a client's connection reuse.
+//! Test doubles at the HTTP level, for what real processes do too rarely to wait for, or what
+//! a test must count.
+//!
+//! [`DyingServer`] dies with a request in flight: it reads each request, then either answers it
+//! or closes the connection without a byte of answer, as a process that crashed, was sent
+//! SIGKILL or exited at SIGTERM (Spin 4.0.2) does. One request per connection
+//! (`connection: close`), so which request is dropped does not depend on a client's connection
+//! reuse. [`KeptAliveServer`] answers every request `200` on connections it keeps open, and
+//! counts them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -92,6 +97,53 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<String> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     Some(request_line.trim_end().to_owned())
+}
+
+/// Answers `200 ok` to every request, keeping each connection open for the next one, and
+/// counts the connections and requests it has seen.
+pub struct KeptAliveServer {
+    pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl KeptAliveServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let addr = listener.local_addr().unwrap();
+        let (connections, requests) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (opened, answered) = (connections.clone(), requests.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                opened.fetch_add(1, Ordering::SeqCst);
+                let answered = answered.clone();
+                thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    while read_request(&mut reader).is_some() {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if reader.get_mut().write_all(answer).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            requests,
+        }
+    }
+
+    /// (connections opened, requests answered) so far.
+    pub fn seen(&self) -> (usize, usize) {
+        (
+            self.connections.load(Ordering::SeqCst),
+            self.requests.load(Ordering::SeqCst),
+        )
+    }
 }
 
 /// Relays a GET to `upstream` (`http://host:port`) and returns its status and body.

@@ -6,7 +6,7 @@
 //! `E2E_DB` names the databases of a run: local files (the repository's `runtime-config.toml`),
 //! or `libsql`, where the app's two labels are each a fresh `sqld` of their own (see `sqld`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -439,10 +439,18 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// A port nobody is listening on right now.
+/// A port nobody is listening on right now, and that this process has not handed out before:
+/// the kernel may give the same free port to two binds in a row, and an app and the libSQL
+/// server started for it once got the same one (the app's sign-up was answered by sqld, 404).
 pub fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("its address")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("its address");
+        if HANDED_OUT.lock().unwrap().insert(addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// Writes `text` to `dir/name` and returns the path.

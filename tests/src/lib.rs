@@ -7,6 +7,7 @@ pub mod client;
 pub mod db;
 pub mod double;
 pub mod host;
+pub mod jwt;
 pub mod load;
 pub mod process;
 pub mod split;

@@ -11,6 +11,7 @@ use crate::client::{Client, Reply};
 
 /// Sends `request(n)` for n = 1, 2, ... while `keep_going()` holds, handing each outcome (a
 /// reply, or the transport error when the host is gone) to `record` with the request's path.
+/// A post goes as its author (its `userId`), signed in through `client`'s accounts.
 pub fn send_while(
     client: &Client,
     keep_going: impl Fn() -> bool,
@@ -21,10 +22,13 @@ pub fn send_while(
     while keep_going() {
         n += 1;
         let (path, body) = request(n);
-        let body = body.to_string();
+        let authorization = body["userId"]
+            .as_i64()
+            .filter(|_| path == "/boards")
+            .map(|author| client.bearer(author));
         record(
             path,
-            client.try_send("POST", path, Some("application/json"), body.as_bytes()),
+            client.try_send_json_as("POST", path, authorization.as_deref(), &body),
         );
     }
 }

@@ -43,7 +43,8 @@ impl SplitApp {
             dir: Some(dir.path().to_path_buf()),
             ..AppSpec::default()
         });
-        let board = Self::start_board(dir.path(), user.addr);
+        let mut board = Self::start_board(dir.path(), user.addr);
+        board.client.share_accounts(user.client.accounts());
         Self { user, board, dir }
     }
 

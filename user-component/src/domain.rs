@@ -160,6 +160,26 @@ impl SignUp {
     }
 }
 
+/// A sign-in as the client sent it. The password follows sign-up's rules: one that breaks them
+/// cannot belong to any account, and saying so tells nothing about which emails have one.
+pub struct SignIn {
+    pub email: Email,
+    pub password: Password,
+}
+
+impl SignIn {
+    pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
+        let mut fields = Fields::new(object, &["email", "password"]);
+        let email = fields.string("email", Email::parse);
+        let password = fields.string("password", Password::parse);
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(fields.into_problem());
+        };
+        fields.finish()?;
+        Ok(Self { email, password })
+    }
+}
+
 /// The body of a rename: the new name alone.
 pub fn parse_rename(object: Map<String, Value>) -> Result<UserName, Problem> {
     let mut fields = Fields::new(object, &["name"]);

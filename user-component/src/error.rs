@@ -3,6 +3,8 @@
 
 use service_kit::{db, Problem};
 
+use service_kit::token::{self, Rejected};
+
 use crate::domain::UserId;
 
 pub enum UserError {
@@ -13,6 +15,12 @@ pub enum UserError {
     Unauthenticated,
     /// Valid credentials of another account.
     Forbidden,
+    /// A sign-in with an unknown email or a wrong password, alike.
+    SignInRefused,
+    /// Too many failed sign-ins for this email lately: try again after this many seconds.
+    SignInsThrottled(i64),
+    /// A Bearer token that is not a valid one of ours.
+    InvalidToken(Rejected),
     Database(db::Error),
     Hashing(argon2::password_hash::Error),
 }
@@ -57,12 +65,28 @@ impl From<UserError> for Problem {
                 401,
                 "unauthenticated",
                 "Unauthenticated",
-                "Send the account's email and password as HTTP Basic credentials.",
+                "Send the account's sign-in token (Bearer), or its email and password as HTTP \
+                 Basic credentials.",
             )
             .with_header(
                 "www-authenticate",
-                r#"Basic realm="users", charset="UTF-8""#,
+                r#"Basic realm="users", charset="UTF-8", Bearer realm="users""#,
             ),
+            UserError::SignInRefused => Problem::new(
+                401,
+                "sign-in-refused",
+                "Sign-in refused",
+                "The email or the password is wrong.",
+            )
+            .with_header("www-authenticate", r#"Bearer realm="users""#),
+            UserError::SignInsThrottled(seconds) => Problem::new(
+                429,
+                "too-many-sign-ins",
+                "Too many sign-ins",
+                "Too many failed sign-ins for this email lately; try again later.",
+            )
+            .with_header("retry-after", seconds.to_string()),
+            UserError::InvalidToken(rejected) => token::invalid("users", rejected),
             UserError::Forbidden => Problem::new(
                 403,
                 "forbidden",

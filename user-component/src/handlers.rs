@@ -2,14 +2,16 @@
 //! store, answer with a view.
 
 use service_kit::body::json_object;
-use service_kit::{query, respond, Problem};
+use service_kit::db::Database;
+use service_kit::{query, respond, token, Problem};
 use spin_sdk::http::{Request, Response};
 
 use crate::credentials::Credentials;
-use crate::domain::{parse_rename, parse_seq, ChangeLimit, IdList, SignUp, UserId};
+use crate::domain::{parse_rename, parse_seq, ChangeLimit, IdList, SignIn, SignUp, UserId};
 use crate::error::UserError;
-use crate::views::{Account, ChangePage, PublicUser, UserList};
-use crate::{password, store};
+use crate::signing::{self, Lifetimes};
+use crate::views::{AccessToken, Account, ChangePage, KeySet, PublicUser, UserList};
+use crate::{password, store, throttle};
 
 /// `POST /users`.
 pub fn sign_up(request: &Request) -> Result<Response, UserError> {
@@ -24,20 +26,76 @@ pub fn sign_up(request: &Request) -> Result<Response, UserError> {
     ))
 }
 
-/// `PATCH /users/{id}`, for that user only: the request carries the account's own email and
-/// password. Credentials come before anything else is said about the account.
+/// `POST /users/tokens`: a signed token for the account whose email and password these are.
+/// Failed sign-ins for one email are throttled (`throttle`); an unknown email and a wrong
+/// password are answered alike and take as long.
+pub fn sign_in(request: &Request) -> Result<Response, UserError> {
+    let sign_in = SignIn::parse(json_object(request)?)?;
+    let now = token::now();
+    let db = store::SCHEMA.open_for_writes()?;
+    let failures = store::sign_in_failures(&db, &sign_in.email)?;
+    if let Some(wait) =
+        failures.and_then(|(count, last)| throttle::wait(count, last, now.timestamp()))
+    {
+        return Err(UserError::SignInsThrottled(wait));
+    }
+    let account = store::find_credentials(&db, &sign_in.email)?;
+    let account = match account {
+        Some(account) if password::verify(sign_in.password.expose(), &account.password_hash) => {
+            account
+        }
+        Some(_) => return refuse_sign_in(&db, &sign_in, now.timestamp()),
+        None => {
+            password::spend_one_check(&sign_in.password);
+            return refuse_sign_in(&db, &sign_in, now.timestamp());
+        }
+    };
+    if failures.is_some() {
+        store::clear_sign_in_failures(&db, &sign_in.email)?;
+    }
+    let issued = signing::issue(
+        &db,
+        account.id.get(),
+        &account.name,
+        now,
+        Lifetimes::from_variables(),
+    )?;
+    let mut response = respond::json(
+        201,
+        &AccessToken {
+            access_token: &issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+        },
+    );
+    // RFC 6749 5.1: a response carrying a token is never stored by a cache.
+    response.set_header("cache-control", "no-store");
+    Ok(response)
+}
+
+fn refuse_sign_in(db: &impl Database, sign_in: &SignIn, now: i64) -> Result<Response, UserError> {
+    store::record_sign_in_failure(db, &sign_in.email, now, now - throttle::WINDOW_SECONDS)?;
+    Err(UserError::SignInRefused)
+}
+
+/// `GET /users/keys`: the public keys that verify this service's tokens, as a JWK Set.
+pub fn keys() -> Result<Response, UserError> {
+    let db = store::SCHEMA.open()?;
+    let keys = signing::published(&db, token::now().timestamp(), Lifetimes::from_variables())?;
+    // Other services ask for these; one line each shows how often.
+    eprintln!("signing keys read: {} keys", keys.len());
+    Ok(respond::json(200, &KeySet::new(keys)))
+}
+
+/// `PATCH /users/{id}`, for that user only: the request carries the account's sign-in token, or
+/// its own email and password. Credentials come before anything else is said about the account.
 pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserError> {
     let id = path_id(raw_id)?;
     let header = request
         .header("authorization")
         .and_then(|value| value.as_str());
-    let credentials = Credentials::from_header(header).ok_or(UserError::Unauthenticated)?;
     let db = store::SCHEMA.open_for_writes()?;
-    let (account, hash) =
-        store::find_credentials(&db, &credentials.email)?.ok_or(UserError::Unauthenticated)?;
-    if !password::verify(credentials.password(), &hash) {
-        return Err(UserError::Unauthenticated);
-    }
+    let account = authenticate(&db, header)?;
     if store::find_user(&db, id)?.is_none() {
         return Err(UserError::NotFound(id));
     }
@@ -47,6 +105,24 @@ pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserErro
     let name = parse_rename(json_object(request)?)?;
     let user = store::rename(&db, id, &name)?.ok_or(UserError::NotFound(id))?;
     Ok(respond::json(200, &PublicUser::from(&user)))
+}
+
+/// The account an `Authorization` header speaks for: a Bearer token of ours, or Basic
+/// credentials.
+fn authenticate(db: &impl Database, header: Option<&str>) -> Result<UserId, UserError> {
+    if let Some(bearer) = header.and_then(token::bearer) {
+        return match signing::verify(db, bearer, token::now(), Lifetimes::from_variables())? {
+            Ok(verified) => Ok(UserId::issued(verified.user_id)),
+            Err(rejected) => Err(UserError::InvalidToken(rejected)),
+        };
+    }
+    let credentials = Credentials::from_header(header).ok_or(UserError::Unauthenticated)?;
+    let account =
+        store::find_credentials(db, &credentials.email)?.ok_or(UserError::Unauthenticated)?;
+    if !password::verify(credentials.password(), &account.password_hash) {
+        return Err(UserError::Unauthenticated);
+    }
+    Ok(account.id)
 }
 
 /// `GET /users/changes?after=&limit=`: the feed other services replicate names from.

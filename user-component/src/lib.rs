@@ -1,5 +1,5 @@
-//! The user service: sign-up, look-up and renames of users, and the change feed of their
-//! public facts. It owns the `users` database and nothing else; other services learn about
+//! The user service: sign-up, sign-in (tokens other services check themselves), look-up and
+//! renames of users, and the change feed of their public facts. It owns the `users` database and nothing else; other services learn about
 //! users only through this HTTP API.
 
 mod credentials;
@@ -8,7 +8,9 @@ mod error;
 mod handlers;
 mod password;
 mod routes;
+mod signing;
 mod store;
+mod throttle;
 mod views;
 
 use spin_sdk::http::{Request, Response};

@@ -25,9 +25,12 @@ fn route(request: &Request) -> Result<Response, UserError> {
         (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
         (Resource::Health, Method::Get) => handlers::health(),
         (Resource::Item("changes"), Method::Get) => handlers::read_changes(request),
-        (Resource::Health | Resource::Item("changes"), _) => {
+        (Resource::Item("keys"), Method::Get) => handlers::keys(),
+        (Resource::Health | Resource::Item("changes" | "keys"), _) => {
             Err(Problem::method_not_allowed(&["GET"]).into())
         }
+        (Resource::Item("tokens"), Method::Post) => handlers::sign_in(request),
+        (Resource::Item("tokens"), _) => Err(Problem::method_not_allowed(&["POST"]).into()),
         (Resource::Item(id), Method::Get) => handlers::read_user(id),
         (Resource::Item(id), Method::Patch) => handlers::rename_user(request, id),
         (Resource::Item(_), _) => Err(Problem::method_not_allowed(&["GET", "PATCH"]).into()),

@@ -38,6 +38,22 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE TRIGGER user_changes_on_rename AFTER UPDATE OF name ON users
      WHEN NEW.name IS NOT OLD.name
      BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
+    // Ed25519 keys the sign-in tokens are signed with: the seed (the private half) is read
+    // only to sign; times are Unix seconds. `retired_at`: when a newer key took over signing.
+    "CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        seed BLOB NOT NULL,
+        public_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER
+    )",
+    // Failed sign-ins per email, whether or not an account has it (see `throttle`).
+    "CREATE TABLE sign_in_failures (
+        email TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_failed_at INTEGER NOT NULL
+    )",
+    "CREATE INDEX sign_in_failures_by_age ON sign_in_failures (last_failed_at)",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,20 +101,27 @@ pub struct Change {
     pub changed_at: String,
 }
 
-/// The account an email belongs to and its stored hash, to check a password against.
+/// The account an email belongs to, with its stored hash to check a password against.
+pub struct StoredCredentials {
+    pub id: UserId,
+    pub name: String,
+    pub password_hash: String,
+}
+
 pub fn find_credentials(
     db: &impl Database,
     email: &Email,
-) -> Result<Option<(UserId, String)>, Error> {
+) -> Result<Option<StoredCredentials>, Error> {
     let result = db.execute(
-        "SELECT id, password_hash FROM users WHERE email = ?",
+        "SELECT id, name, password_hash FROM users WHERE email = ?",
         &[Value::Text(email.as_str().to_owned())],
     )?;
     let account = result.rows().next().and_then(|row| {
-        Some((
-            UserId::issued(row.get::<i64>("id")?),
-            row.get::<&str>("password_hash")?.to_owned(),
-        ))
+        Some(StoredCredentials {
+            id: UserId::issued(row.get::<i64>("id")?),
+            name: row.get::<&str>("name")?.to_owned(),
+            password_hash: row.get::<&str>("password_hash")?.to_owned(),
+        })
     });
     Ok(account)
 }
@@ -151,6 +174,138 @@ pub fn find_users(db: &impl Database, ids: &IdList) -> Result<Vec<User>, Error> 
         &[Value::Text(format!("[{}]", ids.join(",")))],
     )?;
     Ok(users(&result))
+}
+
+/// The newest key made after `signs_after` that no newer key has replaced: (kid, seed).
+pub fn signing_key(
+    db: &impl Database,
+    signs_after: i64,
+) -> Result<Option<(String, Vec<u8>)>, Error> {
+    let result = db.execute(
+        "SELECT kid, seed AS bytes FROM signing_keys WHERE retired_at IS NULL AND created_at > ?
+         ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        &[Value::Integer(signs_after)],
+    )?;
+    Ok(keys(&result).into_iter().next())
+}
+
+/// Stores a new signing key unless a key that may still sign (made after `signs_after`) is
+/// already there, as when another instance made one at the same moment; then retires every
+/// other key. Each statement alone is atomic, which is all this needs.
+pub fn add_signing_key(
+    db: &impl Database,
+    kid: &str,
+    seed: &[u8],
+    public_key: &[u8],
+    now: i64,
+    signs_after: i64,
+) -> Result<(), Error> {
+    db.execute(
+        "INSERT INTO signing_keys (kid, seed, public_key, created_at)
+         SELECT ?, ?, ?, ? WHERE NOT EXISTS
+             (SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND created_at > ?)",
+        &[
+            Value::Text(kid.to_owned()),
+            Value::Blob(seed.to_vec()),
+            Value::Blob(public_key.to_vec()),
+            Value::Integer(now),
+            Value::Integer(signs_after),
+        ],
+    )?;
+    db.execute(
+        "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND kid <>
+             (SELECT kid FROM signing_keys WHERE retired_at IS NULL
+              ORDER BY created_at DESC, rowid DESC LIMIT 1)",
+        &[Value::Integer(now)],
+    )?;
+    Ok(())
+}
+
+/// The public halves of the keys in use or retired after `retired_after`, newest first.
+pub fn published_keys(
+    db: &impl Database,
+    retired_after: i64,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let result = db.execute(
+        "SELECT kid, public_key AS bytes FROM signing_keys
+         WHERE retired_at IS NULL OR retired_at > ?
+         ORDER BY created_at DESC, rowid DESC",
+        &[Value::Integer(retired_after)],
+    )?;
+    Ok(keys(&result))
+}
+
+/// (kid, bytes) of each row.
+fn keys(result: &QueryResult) -> Vec<(String, Vec<u8>)> {
+    result
+        .rows()
+        .filter_map(|row| {
+            Some((
+                row.get::<&str>("kid")?.to_owned(),
+                row.get::<&[u8]>("bytes")?.to_vec(),
+            ))
+        })
+        .collect()
+}
+
+/// The public half of key `kid`, if it is published (see [`published_keys`]).
+pub fn published_key(
+    db: &impl Database,
+    kid: &str,
+    retired_after: i64,
+) -> Result<Option<Vec<u8>>, Error> {
+    let result = db.execute(
+        "SELECT public_key FROM signing_keys WHERE kid = ? AND (retired_at IS NULL OR retired_at > ?)",
+        &[Value::Text(kid.to_owned()), Value::Integer(retired_after)],
+    )?;
+    let found = result
+        .rows()
+        .next()
+        .and_then(|row| Some(row.get::<&[u8]>("public_key")?.to_vec()));
+    Ok(found)
+}
+
+/// (failures, last failure) of `email`'s sign-ins.
+pub fn sign_in_failures(db: &impl Database, email: &Email) -> Result<Option<(i64, i64)>, Error> {
+    let result = db.execute(
+        "SELECT failures, last_failed_at FROM sign_in_failures WHERE email = ?",
+        &[Value::Text(email.as_str().to_owned())],
+    )?;
+    let found = result
+        .rows()
+        .next()
+        .and_then(|row| Some((row.get("failures")?, row.get("last_failed_at")?)));
+    Ok(found)
+}
+
+/// Counts a failed sign-in for `email` at `now`; one before `forgotten_before` no longer counts,
+/// and such rows of every email are removed, so the table holds only the recent failures.
+pub fn record_sign_in_failure(
+    db: &impl Database,
+    email: &Email,
+    now: i64,
+    forgotten_before: i64,
+) -> Result<(), Error> {
+    db.execute(
+        "DELETE FROM sign_in_failures WHERE last_failed_at < ?",
+        &[Value::Integer(forgotten_before)],
+    )?;
+    db.execute(
+        "INSERT INTO sign_in_failures (email, failures, last_failed_at) VALUES (?, 1, ?)
+         ON CONFLICT (email) DO UPDATE SET
+             failures = failures + 1, last_failed_at = excluded.last_failed_at",
+        &[Value::Text(email.as_str().to_owned()), Value::Integer(now)],
+    )?;
+    Ok(())
+}
+
+/// Forgets `email`'s failed sign-ins, after a successful one.
+pub fn clear_sign_in_failures(db: &impl Database, email: &Email) -> Result<(), Error> {
+    db.execute(
+        "DELETE FROM sign_in_failures WHERE email = ?",
+        &[Value::Text(email.as_str().to_owned())],
+    )
+    .map(drop)
 }
 
 /// Proves the database answers and holds our schema.
@@ -265,6 +420,57 @@ mod tests {
             .map(|c| (c.user_id.get(), c.name.as_str()))
             .collect();
         assert_eq!(seen, [(1, "A"), (2, "B")]);
+    }
+
+    #[test]
+    fn one_key_signs_at_a_time_and_a_retired_one_stays_published_for_a_while() {
+        let (_dir, db) = database();
+        add_signing_key(&db, "a", &[1; 32], &[2; 32], 100, 50).unwrap();
+        // A second instance making one at the same moment stores nothing.
+        add_signing_key(&db, "b", &[3; 32], &[4; 32], 100, 50).unwrap();
+        assert_eq!(
+            signing_key(&db, 50).unwrap(),
+            Some(("a".to_owned(), vec![1; 32]))
+        );
+        // Past its lifetime: none may sign, a new one takes over and "a" is retired at 200.
+        assert_eq!(signing_key(&db, 150).unwrap(), None);
+        add_signing_key(&db, "c", &[5; 32], &[6; 32], 200, 150).unwrap();
+        assert_eq!(
+            signing_key(&db, 150)
+                .unwrap()
+                .map(|(kid, _)| kid)
+                .as_deref(),
+            Some("c")
+        );
+        let kids = |after| -> Vec<String> {
+            published_keys(&db, after)
+                .unwrap()
+                .into_iter()
+                .map(|(kid, _)| kid)
+                .collect()
+        };
+        assert_eq!(kids(199), ["c", "a"]);
+        assert_eq!(kids(200), ["c"]);
+        assert_eq!(published_key(&db, "a", 199).unwrap(), Some(vec![2; 32]));
+        assert_eq!(published_key(&db, "a", 200).unwrap(), None);
+    }
+
+    #[test]
+    fn failed_sign_ins_count_per_email_until_forgotten_or_cleared() {
+        let (_dir, db) = database();
+        let ann = Email::parse("ann@example.org").unwrap();
+        let bob = Email::parse("bob@example.org").unwrap();
+        for now in [10, 20, 30] {
+            record_sign_in_failure(&db, &ann, now, 0).unwrap();
+        }
+        record_sign_in_failure(&db, &bob, 30, 0).unwrap();
+        assert_eq!(sign_in_failures(&db, &ann).unwrap(), Some((3, 30)));
+        // Failures older than the window are forgotten when the next one is counted.
+        record_sign_in_failure(&db, &ann, 1000, 500).unwrap();
+        assert_eq!(sign_in_failures(&db, &ann).unwrap(), Some((1, 1000)));
+        assert_eq!(sign_in_failures(&db, &bob).unwrap(), None);
+        clear_sign_in_failures(&db, &ann).unwrap();
+        assert_eq!(sign_in_failures(&db, &ann).unwrap(), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the user service's responses look like on the wire.
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Serialize;
 
 use crate::store::{Change, User};
@@ -81,5 +82,50 @@ impl<'a> ChangePage<'a> {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A sign-in's answer (the shape of RFC 6749's token response).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessToken<'a> {
+    pub access_token: &'a str,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// The public keys that verify the service's tokens: a JWK Set (RFC 7517), Ed25519 keys as RFC
+/// 8037 writes them.
+#[derive(Serialize)]
+pub struct KeySet {
+    keys: Vec<PublicKey>,
+}
+
+#[derive(Serialize)]
+struct PublicKey {
+    kty: &'static str,
+    crv: &'static str,
+    /// The key itself, base64url without padding.
+    x: String,
+    kid: String,
+    #[serde(rename = "use")]
+    usage: &'static str,
+    alg: &'static str,
+}
+
+impl KeySet {
+    pub fn new(keys: Vec<(String, Vec<u8>)>) -> Self {
+        let keys = keys
+            .into_iter()
+            .map(|(kid, public_key)| PublicKey {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: Base64UrlUnpadded::encode_string(&public_key),
+                kid,
+                usage: "sig",
+                alg: service_kit::token::ALGORITHM,
+            })
+            .collect();
+        Self { keys }
     }
 }

@@ -1,0 +1,108 @@
+//! Who a write speaks for: the sign-in token the user service signed, checked here against the
+//! public keys board keeps in its own database, so a write calls nobody and posting goes on
+//! while the user service is down. A key board does not know (the user service rotated) makes
+//! board fetch `GET /users/keys`: of all its instances that meet one, one fetches per
+//! `author_sync_interval` (the feed's), never one per request.
+
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use ed25519_compact::PublicKey;
+use service_kit::db::Database;
+use service_kit::token::{self, Rejected, Verified};
+use spin_sdk::http::Request;
+
+use crate::error::{report, BoardError};
+use crate::store::KeyRefresh;
+use crate::users::Unavailable;
+use crate::{replica, store, users};
+
+/// After a fetch that failed, the next may start this much later.
+const RETRY_SECONDS: f64 = 1.0;
+/// How long a request waits for a fetch another instance has in flight: about what one fetch
+/// may take (a second to connect, a second to the first byte).
+const FETCH_WAIT: Duration = Duration::from_millis(2500);
+const POLL: Duration = Duration::from_millis(20);
+
+/// The user a request's `Authorization: Bearer` token was signed for.
+pub fn authenticate(request: &Request, db: &impl Database) -> Result<Verified, BoardError> {
+    let token = request
+        .header("authorization")
+        .and_then(|value| value.as_str())
+        .and_then(token::bearer)
+        .ok_or(BoardError::Unauthenticated)?;
+    let kid = token::key_id(token).map_err(BoardError::InvalidToken)?;
+    let key = match known_key(db, &kid)? {
+        Some(key) => key,
+        None => key_after_refresh(db, &kid)?,
+    };
+    token::verify(token, &key, token::now()).map_err(BoardError::InvalidToken)
+}
+
+/// Key `kid`, once board has asked the user service for its keys: this instance asks if it
+/// wins the claim; otherwise it waits, up to [`FETCH_WAIT`], for a fetch another instance has
+/// in flight (as every instance does at first use or right after a rotation), so a valid token
+/// is not refused while its key is on the way. No key after a finished fetch: not a key of the
+/// user service's.
+fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardError> {
+    if store::claim_key_refresh(db, replica::interval_seconds())? {
+        fetch_keys(db)?;
+        return known_key(db, kid)?.ok_or(BoardError::InvalidToken(Rejected::UnknownKey));
+    }
+    let deadline = Instant::now() + FETCH_WAIT;
+    loop {
+        // The state first: a key stored before the fetch was seen to end is then found below.
+        let refresh = store::key_refresh(db, FETCH_WAIT.as_secs_f64())?;
+        if let Some(key) = known_key(db, kid)? {
+            return Ok(key);
+        }
+        match refresh {
+            KeyRefresh {
+                in_flight: true, ..
+            } if Instant::now() < deadline => std::thread::sleep(POLL),
+            KeyRefresh {
+                in_flight: true, ..
+            }
+            | KeyRefresh { failed: true, .. } => {
+                return Err(BoardError::UserServiceDown(Unavailable(
+                    "the user service's keys could not be fetched".to_owned(),
+                )))
+            }
+            KeyRefresh { .. } => return Err(BoardError::InvalidToken(Rejected::UnknownKey)),
+        }
+    }
+}
+
+fn known_key(db: &impl Database, kid: &str) -> Result<Option<PublicKey>, BoardError> {
+    let Some(x) = store::signing_key(db, kid)? else {
+        return Ok(None);
+    };
+    let key = Base64UrlUnpadded::decode_vec(&x)
+        .ok()
+        .and_then(|bytes| PublicKey::from_slice(&bytes).ok());
+    if key.is_none() {
+        report(
+            "signing keys",
+            format!("the key {kid} the user service listed is not an Ed25519 key"),
+        );
+    }
+    Ok(key)
+}
+
+/// Fetches and stores the keys, for the claim this instance won. A fetch that fails is a `503`,
+/// and the next may start a second later.
+fn fetch_keys(db: &impl Database) -> Result<(), BoardError> {
+    let keys = match users::signing_keys() {
+        Ok(keys) => keys,
+        Err(unavailable) => {
+            store::finish_key_refresh(db, true, RETRY_SECONDS)?;
+            return Err(BoardError::UserServiceDown(unavailable));
+        }
+    };
+    store::replace_signing_keys(db, &keys)?;
+    store::finish_key_refresh(db, false, RETRY_SECONDS)?;
+    // Kids are public; the line shows how often board asks.
+    let kids: Vec<&str> = keys.iter().map(|(kid, _)| kid.as_str()).collect();
+    eprintln!("signing keys fetched: {kids:?}");
+    Ok(())
+}
