@@ -81,7 +81,12 @@ impl Receiver {
                 .iter()
                 .filter(|span| span["name"] == format!("{method} {route}"))
                 .map(|server| Trace::of(&spans, server))
-                .find(|trace| trace.call_to(called).is_some() && trace.user_span().is_some());
+                // Each process exports its spans in its own batches: wait for all three.
+                .find(|trace| {
+                    trace.call_to(called).is_some()
+                        && trace.user_span().is_some()
+                        && trace.named(BOARD_SPAN).is_some()
+                });
             if let Some(trace) = found {
                 return trace;
             }
@@ -108,6 +113,9 @@ impl Drop for Receiver {
     }
 }
 
+/// The span of board's execution of a request.
+const BOARD_SPAN: &str = "execute_wasm_component board-component";
+
 /// The spans of one trace.
 struct Trace(Vec<Value>);
 
@@ -133,7 +141,7 @@ impl Trace {
     }
 
     fn board_span(&self) -> &Value {
-        self.named("execute_wasm_component board-component")
+        self.named(BOARD_SPAN)
             .expect("board's execution has a span")
     }
 
