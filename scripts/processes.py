@@ -44,3 +44,25 @@ def stop_group(group, timeout=10.0, first=signal.SIGTERM):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)
         time.sleep(0.02)
+
+
+# Each ends a run as Ctrl-C does: SIGHUP is a closed terminal.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def ignore_stop_signals():
+    """From the first stop signal on, a further one (make passes a group's SIGTERM on to its
+    child once more) must not cut the cleanup short."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def raise_on_stop_signal(exception):
+    """Makes the first stop signal raise `exception` (so the cleanup runs on the way out) and
+    the ones after it ignored. SIGINT is set too: a shell that starts a script in the background
+    leaves it ignored."""
+    def stopped(*_):
+        ignore_stop_signals()
+        raise exception
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stopped)
