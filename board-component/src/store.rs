@@ -270,7 +270,7 @@ pub fn finish_key_refresh(
 }
 
 /// Where the fetches of the keys stand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeyRefresh {
     /// Another instance claimed a fetch, less than `in_flight_for` seconds ago, that is not over.
     pub in_flight: bool,
@@ -289,10 +289,7 @@ pub fn key_refresh(db: &impl Database, in_flight_for: f64) -> Result<KeyRefresh,
         in_flight: row.get::<i64>("in_flight") == Some(1),
         failed: row.get::<i64>("failed") == Some(1),
     });
-    Ok(state.unwrap_or(KeyRefresh {
-        in_flight: false,
-        failed: false,
-    }))
+    Ok(state.unwrap_or_default())
 }
 
 /// Keeps exactly `keys` ((kid, x) pairs): a key the user service no longer lists verifies

@@ -215,13 +215,7 @@ fn key_set_reads(app: &RunningApp) -> usize {
 fn after_a_rotation_board_fetches_the_keys_once_not_once_per_request() {
     let app = jwt::app_rotating_keys_every_2_seconds();
     let ann = app.client.sign_up("ann@example.org", "Ann");
-    let sign_in = || {
-        let reply = app.client.post_json(
-            "/users/tokens",
-            &json!({ "email": "ann@example.org", "password": PASSWORD }),
-        );
-        format!("Bearer {}", reply.json()["accessToken"].as_str().unwrap())
-    };
+    let sign_in = || format!("Bearer {}", app.client.sign_in("ann@example.org", PASSWORD));
     let old = sign_in();
     assert_eq!(post(&app.client, Some(&old), ann).status, 201);
     // Past the key's lifetime and board's refresh interval (2 s each).

@@ -225,11 +225,7 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
         &json!({ "email": "ann@example.org", "name": "Ann", "password": SECRET }),
     );
     let ann = user.json()["id"].as_i64().unwrap();
-    let signed_in = app.client.post_json(
-        "/users/tokens",
-        &json!({ "email": "ann@example.org", "password": SECRET }),
-    );
-    let token = signed_in.json()["accessToken"].as_str().unwrap().to_owned();
+    let token = app.client.sign_in("ann@example.org", SECRET);
     let kept = app.client.send_json_as(
         "POST",
         "/boards",

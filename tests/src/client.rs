@@ -128,19 +128,18 @@ impl Client {
         let account = accounts.get_mut(&user_id).unwrap_or_else(|| {
             panic!("user {user_id} was not signed up through this app's client")
         });
-        if account.token.is_none() {
-            let body = json!({ "email": account.email, "password": PASSWORD });
-            let reply = Client::new(&self.accounts.users).post_json("/users/tokens", &body);
-            assert_eq!(
-                reply.status,
-                201,
-                "sign-in of {}: {}",
-                account.email,
-                reply.text()
-            );
-            account.token = Some(reply.json()["accessToken"].as_str().unwrap().to_owned());
-        }
-        format!("Bearer {}", account.token.as_deref().unwrap())
+        let token = account.token.get_or_insert_with(|| {
+            Client::new(&self.accounts.users).sign_in(&account.email, PASSWORD)
+        });
+        format!("Bearer {token}")
+    }
+
+    /// Signs in (`POST /users/tokens`) and returns the token; anything but 201 fails.
+    pub fn sign_in(&self, email: &str, password: &str) -> String {
+        let body = json!({ "email": email, "password": password });
+        let reply = self.post_json("/users/tokens", &body);
+        assert_eq!(reply.status, 201, "sign-in of {email}: {}", reply.text());
+        reply.json()["accessToken"].as_str().unwrap().to_owned()
     }
 
     pub fn base(&self) -> &str {

@@ -1,9 +1,8 @@
 //! Everything that can go wrong in a user request, what the client is told, and what the log
 //! keeps: the one place each is decided.
 
-use service_kit::{db, Problem};
-
 use service_kit::token::{self, Rejected};
+use service_kit::{db, Problem};
 
 use crate::domain::UserId;
 

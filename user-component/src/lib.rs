@@ -1,6 +1,6 @@
 //! The user service: sign-up, sign-in (tokens other services check themselves), look-up and
-//! renames of users, and the change feed of their public facts. It owns the `users` database and nothing else; other services learn about
-//! users only through this HTTP API.
+//! renames of users, and the change feed of their public facts. It owns the `users` database
+//! and nothing else; other services learn about users only through this HTTP API.
 
 mod credentials;
 mod domain;
