@@ -5,7 +5,7 @@
 # scripts/hosts.py is the one place that decides.
 SPIN ?= $(shell python3 scripts/hosts.py spin)
 DEVHOST := target/host/devhost
-COMPONENTS := -p user-component -p board-component -p probe-component
+COMPONENTS := -p user-component -p board-component -p web-component -p probe-component
 # Adds the runtime config of the databases DB chooses (scripts/databases.py), starting sqld
 # first when DB=libsql.
 WITH_DATABASES := scripts/with-databases
@@ -32,7 +32,7 @@ toolchain:
 		echo "$$installed" | grep -q "^$$part" || { rustup toolchain install; break; }; \
 	done
 
-## Build the three wasm components (the app's two and the test probe) and devhost.
+## Build the wasm components (the app's three and the test probe) and devhost.
 build: components devhost
 
 # A first build compiles every dependency: say so before it starts, not after minutes of silence.

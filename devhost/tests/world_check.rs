@@ -46,6 +46,14 @@ fn the_board_component_stays_within_its_world() {
 }
 
 #[test]
+fn the_web_component_stays_within_its_world() {
+    assert_eq!(
+        undeclared("web_component", "web-component"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn the_check_catches_an_import_the_world_does_not_grant() {
     // Board calls the user service; the user service's world grants no outbound HTTP.
     let extra = undeclared("board_component", "user-component");
