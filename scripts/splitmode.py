@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import time
+import typing
 import urllib.error
 import urllib.request
 
@@ -40,10 +41,23 @@ from processes import group_alive, stop_group  # noqa: F401
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GATEWAY_CONFIG = ROOT / "deploy/gateway/haproxy.cfg"
 DEFAULT_GATEWAY_ADDR = "127.0.0.1:3000"
-# component id -> (gateway backend and first path segment, crate name)
+
+
+class Service(typing.NamedTuple):
+    backend: str
+    """The gateway's backend (deploy/gateway/haproxy.cfg)."""
+    crate: str
+    path: str
+    """Where on the gateway's address it serves."""
+    health: str
+    """What answers 200 once a process can serve."""
+
+
 SERVICES = {
-    "user-component": ("users", "user_component"),
-    "board-component": ("boards", "board_component"),
+    "user-component": Service("users", "user_component", "/users", "/users/health"),
+    "board-component": Service("boards", "board_component", "/boards", "/boards/health"),
+    # The web page has no database to check: it can serve once it serves the page.
+    "web-component": Service("web", "web_component", "/", "/"),
 }
 COLOURS = ("blue", "green")
 # Server slots per colour in deploy/gateway/haproxy.cfg: the most replicas split mode runs.
@@ -67,7 +81,7 @@ def host():
 
 
 def built_wasm(component):
-    return ROOT / f"target/wasm32-wasip1/release/{SERVICES[component][1]}.wasm"
+    return ROOT / f"target/wasm32-wasip1/release/{SERVICES[component].crate}.wasm"
 
 
 def read_state(name):
@@ -109,8 +123,8 @@ def keep_build(component, wasm):
 
 
 def health(component, port):
-    """(status, x-service-version) of the service's health endpoint on `port`."""
-    url = f"http://127.0.0.1:{port}/{SERVICES[component][0]}/health"
+    """(status, x-service-version) of the service's health check on `port`."""
+    url = f"http://127.0.0.1:{port}{SERVICES[component].health}"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.headers.get("x-service-version")

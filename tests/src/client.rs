@@ -146,6 +146,15 @@ impl Client {
         &self.base
     }
 
+    /// A GET with the request headers `headers`, e.g. a conditional one.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.agent.get(&format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        read_reply(request.call()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None, b"")
     }

@@ -3,6 +3,7 @@
 //! (default) and on Spin (`SPIN_BIN`, or `spin` on `PATH`), on local files and on libSQL servers
 //! (`sqld`, when the machine has one); nothing in them depends on which.
 
+pub mod browser;
 pub mod client;
 pub mod db;
 pub mod double;
