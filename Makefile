@@ -12,8 +12,8 @@ WITH_DATABASES := scripts/with-databases
 export DB REPLICAS
 
 # A second build of each service with another build id, for the swap tests.
-SWAP_TEST_BUILDS := target/swap-test/user_component.wasm target/swap-test/board_component.wasm
-SOURCES = $(shell find $(1) service-kit -name '*.rs' -o -name Cargo.toml) Cargo.toml
+SWAP_TEST_BUILDS := $(foreach name,user board web,target/swap-test/$(name)_component.wasm)
+SOURCES = $(shell find $(1) service-kit -name '*.rs' -o -name Cargo.toml -o -path '*/static/*') Cargo.toml
 
 # Python tools the tests drive, pinned, in a local virtualenv.
 VENV := .venv

@@ -8,18 +8,20 @@ fn manifest() -> toml::Value {
     toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).unwrap()).unwrap()
 }
 
+/// The app's components: the two services and the web page.
+const COMPONENTS: [&str; 3] = ["user-component", "board-component", "web-component"];
+
 #[test]
 fn each_component_has_its_own_build_of_its_own_crate() {
     let manifest = manifest();
-    for (id, other) in [
-        ("user-component", "board-component"),
-        ("board-component", "user-component"),
-    ] {
+    for id in COMPONENTS {
         let component = &manifest["component"][id];
         let build = &component["build"];
         let command = build["command"].as_str().unwrap();
         assert!(command.contains(&format!("-p {id}")), "{id}: {command}");
-        assert!(!command.contains(other), "{id} builds {other}: {command}");
+        for other in COMPONENTS.iter().filter(|other| **other != id) {
+            assert!(!command.contains(other), "{id} builds {other}: {command}");
+        }
         assert_eq!(build["workdir"].as_str(), Some(id));
         let crate_name = id.replace('-', "_");
         let source = component["source"].as_str().unwrap();
@@ -29,10 +31,12 @@ fn each_component_has_its_own_build_of_its_own_crate() {
         );
         for glob in build["watch"].as_array().unwrap() {
             let glob = glob.as_str().unwrap();
-            assert!(
-                !glob.contains(other),
-                "{id} watches {other}'s files: {glob}"
-            );
+            for other in COMPONENTS.iter().filter(|other| **other != id) {
+                assert!(
+                    !glob.contains(other),
+                    "{id} watches {other}'s files: {glob}"
+                );
+            }
         }
     }
 }
@@ -69,7 +73,7 @@ fn build_inputs(id: &str) -> Vec<std::path::PathBuf> {
 #[test]
 fn each_component_watches_every_file_its_build_reads() {
     let manifest = manifest();
-    for id in ["user-component", "board-component"] {
+    for id in COMPONENTS {
         let build = &manifest["component"][id]["build"];
         let workdir = workspace().join(build["workdir"].as_str().unwrap());
         let mut watched = globset::GlobSetBuilder::new();
@@ -111,7 +115,12 @@ fn modified(path: &std::path::Path) -> std::time::SystemTime {
 fn building_one_component_leaves_the_others_artifact_alone() {
     let user_wasm = e2e::built_wasm("user_component");
     let board_wasm = e2e::built_wasm("board_component");
-    let (user_before, board_before) = (modified(&user_wasm), modified(&board_wasm));
+    let web_wasm = e2e::built_wasm("web_component");
+    let (user_before, board_before, web_before) = (
+        modified(&user_wasm),
+        modified(&board_wasm),
+        modified(&web_wasm),
+    );
     // Board's source made newer than its artifact, so its build has real work to do (an
     // up-to-date build would leave every artifact alone whatever the structure).
     std::fs::File::options()
@@ -136,10 +145,16 @@ fn building_one_component_leaves_the_others_artifact_alone() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("Compiling board-component"), "{log}");
     assert!(!log.contains("Compiling user-component"), "{log}");
+    assert!(!log.contains("Compiling web-component"), "{log}");
     assert_ne!(modified(&board_wasm), board_before, "board was not rebuilt");
     assert_eq!(
         modified(&user_wasm),
         user_before,
         "building board-component touched user_component.wasm"
+    );
+    assert_eq!(
+        modified(&web_wasm),
+        web_before,
+        "building board-component touched web_component.wasm"
     );
 }

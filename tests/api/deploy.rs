@@ -66,21 +66,68 @@ fn the_validator_rejects_a_misspelt_spinapp() {
 }
 
 #[test]
-fn both_spinapps_share_one_image_and_each_runs_one_component() {
+fn every_spinapp_shares_one_image_and_runs_one_component() {
     let apps = spin_apps();
-    assert_eq!(apps.len(), 2);
-    let images: Vec<&str> = apps
+    assert_eq!(apps.len(), 3);
+    let images: std::collections::BTreeSet<&str> = apps
         .iter()
         .map(|app| app["spec"]["image"].as_str().unwrap())
         .collect();
-    assert_eq!(images[0], images[1], "one OCI image for both services");
+    assert_eq!(
+        images.len(),
+        1,
+        "one OCI image for the whole app: {images:?}"
+    );
     let mut components: Vec<&str> = apps
         .iter()
         .flat_map(|app| app["spec"]["components"].as_sequence().unwrap())
         .map(|c| c.as_str().unwrap())
         .collect();
     components.sort();
-    assert_eq!(components, ["board-component", "user-component"]);
+    assert_eq!(
+        components,
+        ["board-component", "user-component", "web-component"]
+    );
+}
+
+/// The Ingress routes as split mode's gateway does: `/users` and `/boards` to their services,
+/// every other path to the page, each to the Service of a SpinApp that runs that component.
+#[test]
+fn the_ingress_puts_the_page_and_both_apis_on_one_address() {
+    let text = std::fs::read_to_string(workspace().join("deploy/spinkube/ingress.yaml")).unwrap();
+    let ingress: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let serving: std::collections::BTreeMap<String, String> = spin_apps()
+        .iter()
+        .map(|app| {
+            let name = app["metadata"]["name"].as_str().unwrap().to_owned();
+            (
+                name,
+                app["spec"]["components"][0].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let routes: Vec<(String, String)> = ingress["spec"]["rules"][0]["http"]["paths"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|path| {
+            assert_eq!(path["pathType"].as_str(), Some("Prefix"));
+            let backend = &path["backend"]["service"];
+            assert_eq!(backend["port"]["number"].as_u64(), Some(80));
+            let service = backend["name"].as_str().unwrap();
+            let component = serving
+                .get(service)
+                .unwrap_or_else(|| panic!("no SpinApp named {service}"));
+            (path["path"].as_str().unwrap().to_owned(), component.clone())
+        })
+        .collect();
+    let expected = [
+        ("/users", "user-component"),
+        ("/boards", "board-component"),
+        ("/", "web-component"),
+    ]
+    .map(|(path, component)| (path.to_owned(), component.to_owned()));
+    assert_eq!(routes, expected);
 }
 
 /// A SpinApp has no rollout strategy of its own: spin-operator's Deployment takes Kubernetes'
@@ -105,7 +152,8 @@ fn each_spinapp_rolls_out_with_no_replica_unavailable_and_readiness_on_its_healt
         let component = app["spec"]["components"][0].as_str().unwrap();
         let health = match component {
             "user-component" => "/users/health",
-            _ => "/boards/health",
+            "board-component" => "/boards/health",
+            _ => "/",
         };
         let checks = &app["spec"]["checks"];
         assert_eq!(
@@ -205,7 +253,11 @@ fn each_spinapps_selection_starts_alone_and_its_probes_tell_alive_from_ready() {
         // A broken database: out of rotation (not ready), but alive, so not restarted.
         let label = match spec["components"][0].as_str().unwrap() {
             "user-component" => "users",
-            _ => "boards",
+            "board-component" => "boards",
+            _ => {
+                assert!(spec["runtimeConfig"].is_null(), "the page has no database");
+                continue;
+            }
         };
         running.break_database(label);
         assert_eq!(probe("readiness"), 503, "{}", running.log());

@@ -29,8 +29,9 @@ fn split_mode_serves_the_whole_api_on_one_address_and_restarts_only_the_one_that
         .unwrap();
     let read = split.gateway.get(&format!("/boards/{post}")).json();
     assert_eq!(read["author"], json!({ "id": ann, "name": "Ann" }));
-    let nowhere = split.gateway.get("/nowhere");
-    assert_eq!((nowhere.status, nowhere.body.len()), (404, 0));
+    // Every other path is the web page's: its file, or its 404.
+    assert!(split.version("/").starts_with("web-component/"));
+    split.gateway.get("/nowhere").problem(404);
 
     let user_pid = split.pid("user-component");
     let old_board = split.pid("board-component");
@@ -356,6 +357,41 @@ fn the_gateway_sends_a_get_a_dying_process_dropped_to_another_replica_and_never_
         "dying replica: {dropped_reads} of 20 reads reached it, all answered by another; {} of 10 \
          sign-ups reached it and got no answer or a 502, none repeated",
         lost.len()
+    );
+    split.stop();
+}
+
+#[test]
+fn the_page_is_swapped_blue_green_under_reads_and_neither_service_is_touched() {
+    let split = SplitScript::start();
+    let services = [split.pids("user-component"), split.pids("board-component")];
+    let before = split.version("/");
+    let done = AtomicBool::new(false);
+    let (reads, failures) = thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let client = split.gateway.fresh();
+            let (mut reads, mut failures) = (0, Vec::new());
+            while !done.load(Ordering::Relaxed) {
+                match client.try_send("GET", "/app.js", None, b"") {
+                    Ok(reply) if reply.status == 200 => reads += 1,
+                    other => failures.push(format!("{other:?}")),
+                }
+            }
+            (reads, failures)
+        });
+        let swapped = split.swap("web-component", &swap_test_wasm("web_component"));
+        done.store(true, Ordering::Relaxed);
+        assert!(swapped.status.success(), "{swapped:?}");
+        reader.join().unwrap()
+    });
+    assert_eq!(failures, Vec::<String>::new(), "of {reads} reads");
+    assert!(reads > 0);
+    assert_eq!(before, "web-component/0.1.0+local");
+    assert_eq!(split.version("/"), "web-component/0.1.0+swap-test");
+    assert_eq!(
+        [split.pids("user-component"), split.pids("board-component")],
+        services,
+        "the services were not touched"
     );
     split.stop();
 }

@@ -117,8 +117,10 @@ impl SplitScript {
             dir,
             gateway: Client::new(&format!("http://{gateway_addr}")),
         };
-        split.wait_for("both services through the gateway", || {
-            answers(&split.gateway, "/users/health") && answers(&split.gateway, "/boards/health")
+        split.wait_for("both services and the page through the gateway", || {
+            ["/users/health", "/boards/health", "/"]
+                .iter()
+                .all(|path| answers(&split.gateway, path))
         });
         split
     }
