@@ -184,6 +184,56 @@ fn a_title_of_201_characters_shows_its_error_beside_the_title_field_and_nothing_
 }
 
 #[test]
+fn a_refused_sign_in_says_why_and_once_throttled_the_button_waits_out_retry_after() {
+    let app = RunningApp::start_default();
+    app.client.sign_up("ann@example.org", "Ann");
+    let mut browser = Browser::start("a_refused_sign_in", 1000, 800);
+    browser.goto(&format!("{}/#/sign-in", app.client.base()));
+    browser.fill("#email", "ann@example.org");
+    browser.fill("#password", "not the password");
+    let mut alerts = Vec::new();
+    while alerts.len() < 10 {
+        browser.wait_for(
+            "the button ready",
+            "return !document.querySelector('form button').disabled;",
+        );
+        browser.click("form button[type=submit]");
+        let alert = browser.wait_for(
+            "the answer",
+            "return document.querySelector('form .alert').textContent;",
+        );
+        alerts.push(alert.as_str().unwrap().to_owned());
+        if alerts.last().unwrap().contains("Try again in") {
+            break;
+        }
+    }
+    let throttled = alerts.last().unwrap();
+    assert!(
+        alerts[0].contains("The email or the password is wrong."),
+        "{alerts:?}"
+    );
+    assert!(
+        throttled.starts_with("Too many failed sign-ins"),
+        "{alerts:?}"
+    );
+    let button = browser.run(
+        "const b = document.querySelector('form button'); return [b.disabled, b.textContent];",
+        vec![],
+    );
+    assert_eq!(button[0], true, "the button waits: {button}");
+    assert!(button[1].as_str().unwrap().contains(" s)"), "{button}");
+    browser.screenshot("throttled");
+    // The wait ends when Retry-After says, and the right password then signs in.
+    browser.wait_for(
+        "the button ready again",
+        "return !document.querySelector('form button').disabled;",
+    );
+    browser.fill("#password", PASSWORD);
+    browser.click("form button[type=submit]");
+    browser.wait_for_text("#who", "Signed in as Ann");
+}
+
+#[test]
 fn text_from_the_api_shows_as_text_and_never_as_markup() {
     let app = RunningApp::start_default();
     let eve = app.client.sign_up("eve@example.org", "<i>Eve</i>");

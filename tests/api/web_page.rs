@@ -187,3 +187,27 @@ fn the_page_serves_alone_and_the_services_serve_without_it() {
     let nothing = services.client.get("/");
     assert_eq!((nothing.status, nothing.body.len()), (404, 0));
 }
+
+/// Spin routes a path to its most specific route: `/...` (the page) takes only what neither
+/// service's routes match, including paths that merely start with a service's name.
+#[test]
+fn the_services_keep_their_routes_beside_the_pages_catch_all() {
+    let app = RunningApp::start_default();
+    for (path, component) in [
+        ("/users", "user-component/"),
+        ("/users/health", "user-component/"),
+        ("/boards", "board-component/"),
+        ("/boards/health", "board-component/"),
+        ("/", "web-component/"),
+        ("/usersx", "web-component/"),
+        ("/boardsx/1", "web-component/"),
+        ("/style.css", "web-component/"),
+    ] {
+        let reply = app.client.get(path);
+        assert!(
+            reply.service_version().starts_with(component),
+            "{path} answered by {:?}",
+            reply.service_version()
+        );
+    }
+}

@@ -103,7 +103,11 @@ export function explainFailure(result, service) {
     return `The ${service} could not be reached. Check your connection, then try again.`;
   }
   const detail = result.problem?.detail ?? `The ${service} answered ${result.status}.`;
-  if (result.retryAfter) return `${detail} Try again in ${result.retryAfter} seconds.`;
+  if (result.retryAfter) return `${detail} Try again in ${seconds(result.retryAfter)}.`;
   if (result.status >= 500) return `${detail} Try again in a moment.`;
   return detail;
+}
+
+function seconds(n) {
+  return n === 1 ? "1 second" : `${n} seconds`;
 }
