@@ -209,11 +209,14 @@ mod tests {
     fn the_apps_own_manifest_is_accepted() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml");
         let manifest = Manifest::load(&path).unwrap();
-        assert_eq!(manifest.component.len(), 2);
+        assert_eq!(manifest.component.len(), 3);
         assert_eq!(
             manifest.component["board-component"].sqlite_databases,
             ["boards"]
         );
+        assert!(manifest.component["web-component"]
+            .sqlite_databases
+            .is_empty());
     }
 
     #[test]

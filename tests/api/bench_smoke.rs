@@ -25,7 +25,7 @@ fn the_benchmark_runs_and_reports_every_figure() {
     assert_eq!(result["host"], host);
     let measured = &result["by_database"][0];
     assert_eq!(measured["database"], database);
-    assert_eq!(measured["endpoints"].as_array().unwrap().len(), 5);
+    assert_eq!(measured["endpoints"].as_array().unwrap().len(), 6);
     for endpoint in measured["endpoints"].as_array().unwrap() {
         let run = &endpoint["runs"][0];
         assert!(run["rps"].as_f64().unwrap() > 0.0, "{endpoint}");

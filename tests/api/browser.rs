@@ -11,9 +11,16 @@ use e2e::client::{Client, PASSWORD};
 use e2e::host::RunningApp;
 use e2e::process;
 use e2e::split::SplitScript;
+use e2e::swap_test_wasm;
 use serde_json::{json, Value};
 
 const TAB: &str = "\u{e004}";
+/// The status strip with every part answering.
+const ALL_UP: &[(&str, &str)] = &[
+    ("web page", "up"),
+    ("user service", "up"),
+    ("board service", "up"),
+];
 const ENTER: &str = "\u{e007}";
 
 /// Signs up through the page's form and returns on the sign-in page it leads to.
@@ -279,14 +286,7 @@ fn in_split_mode_with_the_user_service_stopped_the_board_still_lists_and_takes_p
     let mut browser = Browser::start("with_the_user_service_stopped", 1000, 800);
     browser.goto(&format!("{}/", split.gateway.base()));
     sign_in(&browser, "ann@example.org");
-    wait_for_strip(
-        &browser,
-        &[
-            ("web page", "up"),
-            ("user service", "up"),
-            ("board service", "up"),
-        ],
-    );
+    wait_for_strip(&browser, ALL_UP);
     browser.screenshot("all-up");
 
     let users = split.pids("user-component");
@@ -320,16 +320,53 @@ fn in_split_mode_with_the_user_service_stopped_the_board_still_lists_and_takes_p
     for &pid in &users {
         process::signal_group(pid, libc::SIGCONT);
     }
-    wait_for_strip(
-        &browser,
-        &[
-            ("web page", "up"),
-            ("user service", "up"),
-            ("board service", "up"),
-        ],
-    );
+    wait_for_strip(&browser, ALL_UP);
     browser.screenshot("user-service-back");
+
+    // The strip names the build that answers: a swap of the board service shows within seconds.
+    browser.wait_for_text("#status", "board-component/0.1.0+local");
+    let swapped = split.swap("board-component", &swap_test_wasm("board_component"));
+    assert!(swapped.status.success(), "{swapped:?}");
+    browser.wait_for_text("#status", "board-component/0.1.0+swap-test");
+    browser.screenshot("board-service-swapped");
     assert_only_own_host(&browser, &split.gateway);
+}
+
+#[test]
+fn the_board_shows_ten_posts_at_a_time_and_pages_on_with_the_cursor() {
+    let app = RunningApp::start_default();
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    for n in 1..=12 {
+        app.client.write_post(ann, &format!("Post {n}"));
+    }
+    let mut browser = Browser::start("the_board_pages_with_the_cursor", 1000, 800);
+    browser.goto(&format!("{}/", app.client.base()));
+    browser.wait_for_text(".posts", "Post 12");
+    let titles = |browser: &Browser| -> Vec<String> {
+        listed(browser)
+            .into_iter()
+            .map(|(title, _)| title)
+            .collect()
+    };
+    let newest: Vec<String> = (3..=12).rev().map(|n| format!("Post {n}")).collect();
+    assert_eq!(titles(&browser), newest);
+    browser.screenshot("first-page");
+    browser.click("main > button");
+    browser.wait_for(
+        "all twelve posts",
+        "return document.querySelectorAll('.posts li').length === 12;",
+    );
+    let all: Vec<String> = (1..=12).rev().map(|n| format!("Post {n}")).collect();
+    assert_eq!(titles(&browser), all);
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('main > button').hidden;",
+            vec![]
+        ),
+        true,
+        "no older posts left to show"
+    );
+    browser.screenshot("all-pages");
 }
 
 /// Waits until the status strip shows each named part in its state (`up` or `down`).
@@ -394,14 +431,7 @@ fn the_page_fits_360_px_labels_every_control_and_passes_aa_contrast() {
     browser.goto(&format!("{}/", app.client.base()));
     assert_eq!(browser.run("return window.innerWidth;", vec![]), 360);
     browser.wait_for_text(".posts", "Averyvery");
-    wait_for_strip(
-        &browser,
-        &[
-            ("web page", "up"),
-            ("user service", "up"),
-            ("board service", "up"),
-        ],
-    );
+    wait_for_strip(&browser, ALL_UP);
 
     let pages = [
         ("board", "#/", "Newest posts"),

@@ -24,16 +24,21 @@ const BOARD_CLIENTS: usize = 2;
 /// Load before and after the swap.
 const PHASE: Duration = Duration::from_secs(2);
 
-/// The repository's manifest with each component's source pointed at `dir`'s copies.
+/// The app's components and their crates, each copied into the test's folder.
+const COMPONENTS: [(&str, &str); 3] = [
+    ("user-component", "user_component"),
+    ("board-component", "board_component"),
+    ("web-component", "web_component"),
+];
+
+/// The repository's manifest with each component's source at its copy in `dir`, e.g.
+/// `dir/user_component.wasm`.
 fn manifest_with_sources(dir: &Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(workspace().join("spin.toml")).unwrap();
     let mut manifest: toml::Value = toml::from_str(&text).unwrap();
-    for (id, file) in [
-        ("user-component", "user.wasm"),
-        ("board-component", "board.wasm"),
-    ] {
+    for (id, crate_name) in COMPONENTS {
         manifest["component"][id]["source"] =
-            toml::Value::String(dir.join(file).display().to_string());
+            toml::Value::String(dir.join(format!("{crate_name}.wasm")).display().to_string());
     }
     write_file(dir, "spin.toml", &toml::to_string(&manifest).unwrap())
 }
@@ -42,12 +47,10 @@ fn manifest_with_sources(dir: &Path) -> std::path::PathBuf {
 /// the test can replace a build without touching the repository's.
 fn start_watched_copy() -> (tempfile::TempDir, RunningApp) {
     let files = tempfile::tempdir().unwrap();
-    std::fs::copy(built_wasm("user_component"), files.path().join("user.wasm")).unwrap();
-    std::fs::copy(
-        built_wasm("board_component"),
-        files.path().join("board.wasm"),
-    )
-    .unwrap();
+    for (_, crate_name) in COMPONENTS {
+        let copy = files.path().join(format!("{crate_name}.wasm"));
+        std::fs::copy(built_wasm(crate_name), copy).unwrap();
+    }
     let app = RunningApp::start(AppSpec {
         manifest: manifest_with_sources(files.path()),
         dir: Some(files.path().to_path_buf()),
@@ -129,9 +132,9 @@ fn swapping_user_component_under_load_loses_no_request() {
     let load = Load::start(&app.client, author);
     thread::sleep(PHASE);
     // Replace the file the way a build tool should: write beside it, then rename over it.
-    let staged = files.path().join("user.wasm.new");
+    let staged = files.path().join("user_component.wasm.new");
     std::fs::copy(&new_build, &staged).unwrap();
-    std::fs::rename(&staged, files.path().join("user.wasm")).unwrap();
+    std::fs::rename(&staged, files.path().join("user_component.wasm")).unwrap();
     let new_version = wait_for_a_new_version(&app, &old_version);
     load.swapped.store(true, Ordering::Relaxed);
     thread::sleep(PHASE);
@@ -210,7 +213,11 @@ fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
     assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
     let (files, app) = start_watched_copy();
     let before = app.client.service_version("/users/health");
-    std::fs::write(files.path().join("user.wasm"), b"\0asm not really").unwrap();
+    std::fs::write(
+        files.path().join("user_component.wasm"),
+        b"\0asm not really",
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !app.log().contains("refused the new build") {
         assert!(
