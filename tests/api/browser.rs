@@ -23,6 +23,13 @@ const ALL_UP: &[(&str, &str)] = &[
 ];
 const ENTER: &str = "\u{e007}";
 
+/// A browser `width` by `height` on the page that `client` talks to.
+fn open(client: &Client, test: &str, width: u32, height: u32) -> Browser {
+    let browser = Browser::start(test, width, height);
+    browser.goto(&format!("{}/", client.base()));
+    browser
+}
+
 /// Signs up through the page's form and returns on the sign-in page it leads to.
 fn sign_up(browser: &Browser, email: &str, name: &str) {
     browser.click("nav a[href='#/sign-up']");
@@ -54,6 +61,18 @@ fn write(browser: &Browser, title: &str, content: &str) {
     browser.wait_for_text(".notice", "Your post is published.");
 }
 
+/// Sends the post form with a title of 201 characters (one too many) and waits for the
+/// title's error.
+fn send_a_title_too_long(browser: &Browser) {
+    browser.fill("#title", &"t".repeat(201));
+    browser.fill("#content", "The text is fine.");
+    browser.click("form button[type=submit]");
+    browser.wait_for(
+        "the title's error",
+        "return document.querySelector('#title-error').textContent;",
+    );
+}
+
 /// The posts the board page shows, top first: (title, author).
 fn listed(browser: &Browser) -> Vec<(String, String)> {
     let posts = browser.run(
@@ -82,9 +101,12 @@ fn a_new_user_signs_up_signs_in_posts_and_sees_the_post_on_top_with_their_name()
     let app = RunningApp::start_default();
     let bob = app.client.sign_up("bob@example.org", "Bob");
     app.client.write_post(bob, "An older post");
-    let mut browser = Browser::start("a_new_user_signs_up_signs_in_and_posts", 1000, 800);
-
-    browser.goto(&format!("{}/", app.client.base()));
+    let mut browser = open(
+        &app.client,
+        "a_new_user_signs_up_signs_in_and_posts",
+        1000,
+        800,
+    );
     browser.wait_for_text(".posts", "An older post");
     browser.screenshot("board");
     sign_up(&browser, "ann@example.org", "Ann");
@@ -143,18 +165,11 @@ fn a_new_user_signs_up_signs_in_posts_and_sees_the_post_on_top_with_their_name()
 fn a_title_of_201_characters_shows_its_error_beside_the_title_field_and_nothing_is_written() {
     let app = RunningApp::start_default();
     app.client.sign_up("ann@example.org", "Ann");
-    let mut browser = Browser::start("a_title_of_201_characters", 1000, 800);
-    browser.goto(&format!("{}/", app.client.base()));
+    let mut browser = open(&app.client, "a_title_of_201_characters", 1000, 800);
     sign_in(&browser, "ann@example.org");
 
     browser.click("nav a[href='#/write']");
-    browser.fill("#title", &"t".repeat(201));
-    browser.fill("#content", "The text is fine.");
-    browser.click("form button[type=submit]");
-    browser.wait_for(
-        "the title's error",
-        "return document.querySelector('#title-error').textContent;",
-    );
+    send_a_title_too_long(&browser);
     browser.screenshot("title-refused");
 
     let field = browser.run(
@@ -194,8 +209,8 @@ fn a_title_of_201_characters_shows_its_error_beside_the_title_field_and_nothing_
 fn a_refused_sign_in_says_why_and_once_throttled_the_button_waits_out_retry_after() {
     let app = RunningApp::start_default();
     app.client.sign_up("ann@example.org", "Ann");
-    let mut browser = Browser::start("a_refused_sign_in", 1000, 800);
-    browser.goto(&format!("{}/#/sign-in", app.client.base()));
+    let mut browser = open(&app.client, "a_refused_sign_in", 1000, 800);
+    browser.run("location.hash = '#/sign-in';", vec![]);
     browser.fill("#email", "ann@example.org");
     browser.fill("#password", "not the password");
     let mut alerts = Vec::new();
@@ -246,16 +261,10 @@ fn text_from_the_api_shows_as_text_and_never_as_markup() {
     let eve = app.client.sign_up("eve@example.org", "<i>Eve</i>");
     let title = "<img src=/injected.png onerror=\"window.injected=1\">";
     let content = "<script>window.injected=2</script><b>bold?</b>";
-    let body = json!({ "userId": eve, "title": title, "content": content });
-    let bearer = app.client.bearer(eve);
-    let reply = app
-        .client
-        .send_json_as("POST", "/boards", Some(&bearer), &body);
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    let id = reply.json()["id"].as_i64().unwrap();
-    let mut browser = Browser::start("text_from_the_api_shows_as_text", 1000, 800);
-
-    browser.goto(&format!("{}/", app.client.base()));
+    let id = app.client.write_post_with(eve, title, content)["id"]
+        .as_i64()
+        .unwrap();
+    let mut browser = open(&app.client, "text_from_the_api_shows_as_text", 1000, 800);
     browser.wait_for_text(".posts", "<img");
     assert_eq!(
         listed(&browser),
@@ -283,8 +292,7 @@ fn in_split_mode_with_the_user_service_stopped_the_board_still_lists_and_takes_p
     let split = SplitScript::start();
     let ann = split.gateway.sign_up("ann@example.org", "Ann");
     split.gateway.write_post(ann, "Before the outage");
-    let mut browser = Browser::start("with_the_user_service_stopped", 1000, 800);
-    browser.goto(&format!("{}/", split.gateway.base()));
+    let mut browser = open(&split.gateway, "with_the_user_service_stopped", 1000, 800);
     sign_in(&browser, "ann@example.org");
     wait_for_strip(&browser, ALL_UP);
     browser.screenshot("all-up");
@@ -339,8 +347,7 @@ fn the_board_shows_ten_posts_at_a_time_and_pages_on_with_the_cursor() {
     for n in 1..=12 {
         app.client.write_post(ann, &format!("Post {n}"));
     }
-    let mut browser = Browser::start("the_board_pages_with_the_cursor", 1000, 800);
-    browser.goto(&format!("{}/", app.client.base()));
+    let mut browser = open(&app.client, "the_board_pages_with_the_cursor", 1000, 800);
     browser.wait_for_text(".posts", "Post 12");
     let titles = |browser: &Browser| -> Vec<String> {
         listed(browser)
@@ -420,15 +427,10 @@ fn the_page_fits_360_px_labels_every_control_and_passes_aa_contrast() {
     let app = RunningApp::start_default();
     let long = "Averyveryverylongwordwithoutanyspacesthatwouldpushthelayoutsideways".repeat(2);
     let ann = app.client.sign_up("ann@example.org", &long[..50]);
-    let body = json!({ "userId": ann, "title": long, "content": long });
-    let bearer = app.client.bearer(ann);
-    let reply = app
-        .client
-        .send_json_as("POST", "/boards", Some(&bearer), &body);
-    assert_eq!(reply.status, 201, "{}", reply.text());
-    let id = reply.json()["id"].as_i64().unwrap();
-    let mut browser = Browser::start("the_page_fits_360_px", 360, 740);
-    browser.goto(&format!("{}/", app.client.base()));
+    let id = app.client.write_post_with(ann, &long, &long)["id"]
+        .as_i64()
+        .unwrap();
+    let mut browser = open(&app.client, "the_page_fits_360_px", 360, 740);
     assert_eq!(browser.run("return window.innerWidth;", vec![]), 360);
     browser.wait_for_text(".posts", "Averyvery");
     wait_for_strip(&browser, ALL_UP);
@@ -445,13 +447,7 @@ fn the_page_fits_360_px_labels_every_control_and_passes_aa_contrast() {
     }
     sign_in(&browser, "ann@example.org");
     check_page(&mut browser, "write", "#/write", "Write a post");
-    browser.fill("#title", &"t".repeat(201));
-    browser.fill("#content", "x");
-    browser.click("form button[type=submit]");
-    browser.wait_for(
-        "the title's error",
-        "return document.querySelector('#title-error').textContent;",
-    );
+    send_a_title_too_long(&browser);
     check_page(&mut browser, "write-refused", "#/write", "Write a post");
 }
 
@@ -482,8 +478,7 @@ fn check_page(browser: &mut Browser, name: &str, hash: &str, heading: &str) {
 fn the_page_works_from_the_keyboard_alone_and_shows_where_the_focus_is() {
     let app = RunningApp::start_default();
     app.client.sign_up("ann@example.org", "Ann");
-    let mut browser = Browser::start("the_page_works_from_the_keyboard", 1000, 800);
-    browser.goto(&format!("{}/", app.client.base()));
+    let mut browser = open(&app.client, "the_page_works_from_the_keyboard", 1000, 800);
     browser.wait_for_text("h1", "Newest posts");
 
     // Tab from the top until the "Sign in" link has the focus; each stop shows an outline.

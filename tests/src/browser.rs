@@ -200,30 +200,24 @@ impl Browser {
 
     /// Types `text` into the field `css`, as a person would (key events, not a value set).
     pub fn fill(&self, css: &str, text: &str) {
-        let client = self.client();
+        let field = self.element(css);
         self.runtime.block_on(async {
-            let field = client
-                .wait()
-                .at_most(STEP_TIMEOUT)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("no field {css}: {e}"));
             field.clear().await.unwrap();
             field.send_keys(text).await.unwrap();
         });
     }
 
     pub fn click(&self, css: &str) {
-        let client = self.client();
-        self.runtime.block_on(async {
-            let element = client
-                .wait()
-                .at_most(STEP_TIMEOUT)
-                .for_element(Locator::Css(css))
-                .await
-                .unwrap_or_else(|e| panic!("nothing to click at {css}: {e}"));
-            element.click().await.unwrap();
-        });
+        let element = self.element(css);
+        self.runtime.block_on(element.click()).unwrap();
+    }
+
+    /// The element `css`, once the page has it.
+    fn element(&self, css: &str) -> fantoccini::elements::Element {
+        let wait = self.client().wait().at_most(STEP_TIMEOUT);
+        self.runtime
+            .block_on(wait.for_element(Locator::Css(css)))
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
     /// Presses keys on whatever has the focus (`\u{e004}` is Tab, `\u{e007}` Enter).

@@ -208,14 +208,23 @@ impl Client {
     /// Writes a post by `user_id`, signed in as that user, and returns it; anything but 201
     /// fails.
     pub fn write_post(&self, user_id: i64, title: &str) -> Value {
-        let reply = self.try_write_post(user_id, title);
+        self.write_post_with(user_id, title, "Hello\nworld")
+    }
+
+    /// `write_post` with `content` of the test's choosing.
+    pub fn write_post_with(&self, user_id: i64, title: &str, content: &str) -> Value {
+        let reply = self.try_write_post_with(user_id, title, content);
         assert_eq!(reply.status, 201, "post by {user_id}: {}", reply.text());
         reply.json()
     }
 
     /// Sends a post by `user_id`, signed in as that user, and returns the answer.
     pub fn try_write_post(&self, user_id: i64, title: &str) -> Reply {
-        let body = json!({ "userId": user_id, "title": title, "content": "Hello\nworld" });
+        self.try_write_post_with(user_id, title, "Hello\nworld")
+    }
+
+    fn try_write_post_with(&self, user_id: i64, title: &str, content: &str) -> Reply {
+        let body = json!({ "userId": user_id, "title": title, "content": content });
         self.send_json_as("POST", "/boards", Some(&self.bearer(user_id)), &body)
     }
 
