@@ -324,6 +324,25 @@ fn in_split_mode_with_the_user_service_stopped_the_board_still_lists_and_takes_p
         ]
     );
     browser.screenshot("user-service-down");
+    // Signing in needs the user service: the page says it is unavailable and waits out the
+    // gateway's Retry-After before the button sends again.
+    browser.click("#sign-out");
+    browser.run("location.hash = '#/sign-in';", vec![]);
+    browser.fill("#email", "ann@example.org");
+    browser.fill("#password", PASSWORD);
+    browser.click("form button[type=submit]");
+    let alert = browser.wait_for(
+        "why signing in failed",
+        "return document.querySelector('form .alert').textContent;",
+    );
+    assert!(
+        alert
+            .as_str()
+            .unwrap()
+            .starts_with("The user service is unavailable right now. Try again in"),
+        "{alert}"
+    );
+    browser.screenshot("sign-in-while-user-service-down");
 
     for &pid in &users {
         process::signal_group(pid, libc::SIGCONT);

@@ -46,7 +46,7 @@ pub struct Browser {
     client: Option<fantoccini::Client>,
     driver: Child,
     driver_addr: SocketAddr,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
     shots: PathBuf,
     step: usize,
 }
@@ -84,7 +84,7 @@ impl Browser {
             client: None,
             driver,
             driver_addr,
-            _profile: profile,
+            profile,
             shots,
             step: 0,
         };
@@ -98,10 +98,7 @@ impl Browser {
 
     fn connect(&self, width: u32, height: u32) -> fantoccini::Client {
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
-        args.push(format!(
-            "--user-data-dir={}",
-            self._profile.path().display()
-        ));
+        args.push(format!("--user-data-dir={}", self.profile.path().display()));
         // Headless Chromium keeps its window at least 500 px wide: the viewport's size is set
         // through device emulation instead, narrow ones as a phone's.
         let metrics = json!({ "width": width, "height": height, "pixelRatio": 1.0,

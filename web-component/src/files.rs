@@ -56,7 +56,6 @@ fn content_type(name: &str) -> &'static str {
         Some("css") => "text/css; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
         Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
         _ => "application/octet-stream",
     }
 }

@@ -1,7 +1,11 @@
 // Calls to the two services' APIs, on this page's own address (the same origin: no CORS, and
 // the page's Content-Security-Policy allows no other).
 
-/** The outcome of one call: never throws. `status` is 0 when no answer came at all. */
+// A hung service must not hold a form forever (a gateway may wait a minute for a frozen
+// process): past this, the call counts as unanswered.
+const TIMEOUT_MS = 10000;
+
+/** The outcome of one call: never throws. `status` is 0 when no answer came in time. */
 export async function call(method, path, { body, token } = {}) {
   const headers = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -14,9 +18,11 @@ export async function call(method, path, { body, token } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
+      signal: AbortSignal.timeout(TIMEOUT_MS),
     });
-  } catch {
-    return { ok: false, status: 0, data: null, problem: null, retryAfter: null };
+  } catch (error) {
+    const timedOut = error.name === "TimeoutError";
+    return { ok: false, status: 0, timedOut, data: null, problem: null, retryAfter: null };
   }
   const type = response.headers.get("content-type") ?? "";
   const data = type.includes("json") ? await response.json().catch(() => null) : null;

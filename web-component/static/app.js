@@ -24,10 +24,11 @@ function route(hash) {
 
 function show({ moveFocus }) {
   const hash = location.hash || "#/";
-  // Fragments that are no route (the skip link's `#view`) are left to the browser.
   const found = route(hash);
   if (found === null) {
-    if (!hash.startsWith("#/")) return;
+    // The skip link's `#view` is the browser's to follow; any other unknown address, or a
+    // page opened at `#view`, shows the board.
+    if (moveFocus && !hash.startsWith("#/")) return;
     location.replace("#/");
     return;
   }

@@ -22,7 +22,7 @@ export function boardPage(view) {
     const result = await call("GET", `/boards?${query}`);
     older.disabled = false;
     if (!result.ok) {
-      status.textContent = `${explainFailure(result, "board service")}`;
+      status.textContent = explainFailure(result, "board service");
       return;
     }
     list.append(...result.data.boards.map(postItem));

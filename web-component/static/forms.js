@@ -97,15 +97,18 @@ function waitOut(button, seconds, action) {
   tick();
 }
 
-/** What to tell a person about a call that failed, for the errors no field owns. */
+/** What to tell a person about a call that failed, for the errors no field owns: what
+ *  happened, and what to do (with `Retry-After`, when). */
 export function explainFailure(result, service) {
-  if (result.status === 0) {
+  const wait = result.retryAfter ? `Try again in ${seconds(result.retryAfter)}.` : "Try again in a moment.";
+  if (result.status === 0 && !result.timedOut) {
     return `The ${service} could not be reached. Check your connection, then try again.`;
   }
+  if (result.status === 0 || result.status >= 500) {
+    return `The ${service} is unavailable right now. ${wait}`;
+  }
   const detail = result.problem?.detail ?? `The ${service} answered ${result.status}.`;
-  if (result.retryAfter) return `${detail} Try again in ${seconds(result.retryAfter)}.`;
-  if (result.status >= 500) return `${detail} Try again in a moment.`;
-  return detail;
+  return result.retryAfter ? `${detail} ${wait}` : detail;
 }
 
 function seconds(n) {

@@ -39,15 +39,12 @@ async function check(part) {
 }
 
 async function health({ method, path }) {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+  const signal = AbortSignal.timeout(TIMEOUT_MS);
   try {
-    const response = await fetch(path, { method, cache: "no-store", credentials: "omit", signal: abort.signal });
+    const response = await fetch(path, { method, cache: "no-store", credentials: "omit", signal });
     await response.arrayBuffer();
     return { up: response.ok, detail: String(response.status), version: response.headers.get("x-service-version") };
-  } catch {
-    return { up: false, detail: abort.signal.aborted ? "no answer in time" : "unreachable", version: null };
-  } finally {
-    clearTimeout(timer);
+  } catch (error) {
+    return { up: false, detail: error.name === "TimeoutError" ? "no answer in time" : "unreachable", version: null };
   }
 }
