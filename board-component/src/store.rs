@@ -181,11 +181,7 @@ pub fn known_author_name(db: &impl Database, id: UserId) -> Result<Option<String
         "SELECT name FROM authors WHERE id = ?",
         &[Value::Integer(id.get())],
     )?;
-    let name = result
-        .rows()
-        .next()
-        .and_then(|row| row.get::<&str>("name").map(str::to_owned));
-    Ok(name)
+    Ok(first_text(&result, "name"))
 }
 
 /// Stores authors' names as the user service gave them (at write time, by read-repair or from
@@ -228,11 +224,7 @@ pub fn signing_key(db: &impl Database, kid: &str) -> Result<Option<String>, Erro
         "SELECT x FROM signing_keys WHERE kid = ?",
         &[Value::Text(kid.to_owned())],
     )?;
-    let found = result
-        .rows()
-        .next()
-        .and_then(|row| row.get::<&str>("x").map(str::to_owned));
-    Ok(found)
+    Ok(first_text(&result, "x"))
 }
 
 /// Claims the next fetch of the signing keys for `interval_seconds` from now, if one is due.
@@ -362,6 +354,12 @@ fn posts(result: &QueryResult) -> Vec<Post> {
             })
         })
         .collect()
+}
+
+/// The text in `column` of the first row, if there is one.
+fn first_text(result: &QueryResult, column: &str) -> Option<String> {
+    let row = result.rows().next()?;
+    row.get::<&str>(column).map(str::to_owned)
 }
 
 /// Whether a read's rows say the feed is due (no rows: not worth a pull for nothing shown).
