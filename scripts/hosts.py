@@ -25,7 +25,7 @@ def spin_binary():
 
 
 def sqld_binary():
-    """The libSQL server's path, or None. No registry ships it: see the README."""
+    """The libSQL server's path, or None. No registry ships it: see docs/testing.md."""
     return os.environ.get("SQLD_BIN") or shutil.which("sqld")
 
 

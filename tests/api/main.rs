@@ -13,6 +13,7 @@ mod concurrency;
 mod contract;
 mod crashes;
 mod deploy;
+mod docs;
 mod hostile_input;
 mod independence;
 mod libsql;

@@ -9,7 +9,7 @@ use crate::domain::Password;
 
 /// Memory per hash, KiB. One of OWASP's equivalent Argon2id settings (7 MiB, 5 passes, 1 lane,
 /// as strong as 19 MiB with 2 passes): each sign-up in flight holds this in its instance, so a
-/// burst of sign-ups costs a pod a third of the memory (figures in the README, Deploying).
+/// burst of sign-ups costs a pod a third of the memory (figures in docs/deploy.md).
 const MEMORY_KIB: u32 = 7 * 1024;
 const PASSES: u32 = 5;
 const LANES: u32 = 1;
