@@ -52,6 +52,22 @@ impl Store {
         }
     }
 
+    /// Runs one statement that changes the database, as an operator's tool would; the file and
+    /// its directory are made when missing.
+    pub fn execute(&self, sql: &str) {
+        match self {
+            Store::File(path) => {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                Connection::open(path)
+                    .and_then(|connection| connection.execute_batch(sql))
+                    .unwrap_or_else(|e| panic!("{sql} on {}: {e}", path.display()));
+            }
+            Store::Server(server) => {
+                sqld::query(server, sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
     /// `PRAGMA integrity_check`: `ok` for a sound database.
     pub fn integrity_check(&self) -> String {
         self.text("PRAGMA integrity_check", 0)
