@@ -327,6 +327,73 @@ fn a_stopped_or_frozen_server_makes_its_service_answer_503_and_recover() {
     assert_eq!(app.store("boards").row_count("posts"), 1);
 }
 
+/// A server that freezes while requests are in flight: every request to its service, the ones
+/// already waiting on it as much as the ones that come after, is answered within 2 s, a `200`
+/// or a `503` with `Retry-After`; none waits behind another, the other service answers `200`
+/// throughout, and once the server thaws the service answers `200` again by itself.
+#[test]
+fn a_server_that_freezes_under_load_has_every_request_answered_within_2_s() {
+    let app = RunningApp::start_default();
+    let ann = app.client.sign_up("ann@example.org", "Ann");
+    let post = app.client.write_post(ann, "kept")["id"].as_i64().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = |client: Client, path: String| {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut replies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let reply = client.get(&path);
+                replies.push((started.elapsed(), reply));
+            }
+            replies
+        })
+    };
+    let users: Vec<_> = (0..4)
+        .map(|_| reader(app.client.fresh(), format!("/users/{ann}")))
+        .collect();
+    let boards = reader(app.client.fresh(), format!("/boards/{post}"));
+    thread::sleep(Duration::from_millis(300));
+    app.sqld("users")
+        .expect("the libSQL configuration")
+        .freeze();
+    thread::sleep(Duration::from_millis(2500));
+    app.sqld("users").unwrap().thaw();
+    thread::sleep(Duration::from_millis(700));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let (mut refused, mut slowest) = (0, Duration::ZERO);
+    for worker in users {
+        let replies = worker.join().unwrap();
+        for (took, reply) in &replies {
+            slowest = slowest.max(*took);
+            assert!(*took < FAILS_WITHIN, "a user request took {took:?}");
+            match reply.status {
+                200 => {}
+                503 => {
+                    assert!(
+                        reply.header("retry-after").is_some(),
+                        "503 without Retry-After"
+                    );
+                    refused += 1;
+                }
+                other => panic!("a user request answered {other}: {}", reply.text()),
+            }
+        }
+        let (_, last) = replies.last().expect("replies");
+        assert_eq!(last.status, 200, "recovered after the thaw");
+    }
+    assert!(refused > 0, "the freeze was never seen");
+    for (took, reply) in boards.join().unwrap() {
+        assert_eq!(reply.status, 200, "board, users frozen");
+        assert!(took < FAILS_WITHIN, "a board request took {took:?}");
+    }
+    eprintln!(
+        "libsql: {refused} user requests answered 503 while the server was frozen; \
+         the slowest answer took {slowest:?}"
+    );
+}
+
 /// An Ed25519 key pair made by openssl in `dir`: (private key file, public key file, PEM).
 fn ed25519_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let private = dir.join(format!("{name}.pem"));

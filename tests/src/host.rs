@@ -196,7 +196,7 @@ impl RunningApp {
     /// Where label `label` keeps its data, for looking at it directly.
     pub fn store(&self, label: &str) -> Store {
         match self.sqld(label) {
-            Some(server) => Store::Server(server.url()),
+            Some(server) => Store::Server(server.server_url()),
             None => Store::File(self.dir.join(format!(".spin/{label}.db"))),
         }
     }

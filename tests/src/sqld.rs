@@ -1,7 +1,9 @@
 //! A real libSQL server (`sqld`) per service database, for the libSQL configuration of the
 //! suites (`E2E_DB=libsql`). Found as `scripts/hosts.py` finds it (`SQLD_BIN`, or `sqld` on
 //! `PATH`). Each server runs in a process group of its own, on a port of its own, with its own
-//! data directory, and is stopped as a group.
+//! data directory, and is stopped as a group. The app reaches each server through its guard
+//! (`deploy/libsql-guard/haproxy.cfg`), as every way of running the app here does; an
+//! operator's queries go to the server itself.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -54,12 +56,47 @@ pub fn sqld_binary() -> PathBuf {
     .expect("the libSQL configuration needs sqld: set SQLD_BIN or put sqld on PATH")
 }
 
-/// One running `sqld`.
+/// One running `sqld` and the guard in front of it.
 pub struct Sqld {
+    /// Where the server itself listens.
     pub addr: SocketAddr,
     dir: PathBuf,
     extra_args: Vec<String>,
     child: Option<Child>,
+    guard: Guard,
+}
+
+/// The guard in front of a server: HAProxy with `deploy/libsql-guard/haproxy.cfg`, in a process
+/// group of its own. It outlives the server's restarts, as it would in a deployment.
+struct Guard {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Guard {
+    fn start(server: SocketAddr, log: File) -> Self {
+        let addr = free_port();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(workspace().join("deploy/libsql-guard/haproxy.cfg"))
+            .env("GUARD_ADDR", addr.to_string())
+            .env("SQLD_ADDR", server.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("haproxy starts (Debian package `haproxy`)");
+        Self { addr, child }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        process::signal_group(self.child.id(), libc::SIGKILL);
+        let _ = self.child.wait();
+    }
 }
 
 impl Sqld {
@@ -71,26 +108,31 @@ impl Sqld {
     /// A fresh server with further flags, e.g. `--auth-jwt-key-file`.
     pub fn start_with(dir: &Path, extra_args: Vec<String>) -> Self {
         std::fs::create_dir_all(dir).expect("a data directory");
+        let addr = free_port();
         let mut server = Self {
-            addr: free_port(),
+            addr,
             dir: dir.to_path_buf(),
             extra_args,
             child: None,
+            guard: Guard::start(addr, log_file(&dir.join("guard.log"))),
         };
         server.launch();
         server
     }
 
+    /// Where the app connects: the guard.
     pub fn url(&self) -> String {
+        format!("http://{}", self.guard.addr)
+    }
+
+    /// The server itself, for an operator's queries: they do not wait for the guard to see a
+    /// restarted server.
+    pub fn server_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     fn launch(&mut self) {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("sqld.log"))
-            .expect("a log file");
+        let log = log_file(&self.dir.join("sqld.log"));
         let child = Command::new(sqld_binary())
             .arg("--db-path")
             .arg(self.dir.join("data"))
@@ -108,6 +150,8 @@ impl Sqld {
         self.wait_until_healthy();
     }
 
+    /// Waits until the server answers its health check through the guard: the guard has seen
+    /// it up (within its 250 ms check interval of the server's first answer).
     fn wait_until_healthy(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         let agent = agent();
@@ -154,8 +198,10 @@ impl Sqld {
         self.signal(libc::SIGSTOP);
     }
 
-    pub fn thaw(&self) {
+    /// Wakes a frozen server and waits until the guard lets connections through again.
+    pub fn thaw(&mut self) {
         self.signal(libc::SIGCONT);
+        self.wait_until_healthy();
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -176,7 +222,7 @@ impl Sqld {
     /// Runs one statement over the server's HTTP API, as an operator's client would, and
     /// returns its rows; `Err` with the server's message when it refuses the statement.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, String> {
-        query(&self.url(), sql, params)
+        query(&self.server_url(), sql, params)
     }
 }
 
@@ -211,6 +257,14 @@ impl Drop for Sqld {
             let _ = child.wait();
         }
     }
+}
+
+fn log_file(path: &Path) -> File {
+    File::options()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("a log file")
 }
 
 fn agent() -> ureq::Agent {
