@@ -133,5 +133,9 @@ fn no_line_of_the_readme_or_docs_is_over_100_characters() {
             }
         }
     }
-    assert!(long.is_empty(), "lines over {WIDTH} characters:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "lines over {WIDTH} characters:\n{}",
+        long.join("\n")
+    );
 }
