@@ -444,3 +444,35 @@ fn more_than_one_replica_on_local_files_is_refused_with_the_reason() {
         "{said}"
     );
 }
+
+/// A service whose processes all freeze (SIGSTOP) holds no client longer than the gateway's
+/// timeout for it (5 s for board, `deploy/gateway/haproxy.cfg`): a request already sent and
+/// the ones after it get the gateway's 503 problem+json with `Retry-After`; the user service
+/// answers throughout, and board answers again once its processes resume.
+#[test]
+fn a_frozen_service_gets_the_gateways_503_within_its_timeout_and_the_other_answers() {
+    let split = SplitScript::start();
+    let ann = split.gateway.sign_up("ann@example.org", "Ann");
+    let post = split.gateway.write_post(ann, "before")["id"]
+        .as_i64()
+        .unwrap();
+    let boards = split.pids("board-component");
+    for &pid in &boards {
+        process::signal_group(pid, libc::SIGSTOP);
+    }
+    for attempt in 0..3 {
+        let took = e2e::client::assert_unavailable_within(
+            Duration::from_secs(6),
+            &format!("GET /boards/{post}, attempt {attempt}"),
+            || split.gateway.get(&format!("/boards/{post}")),
+        );
+        eprintln!("split mode: board frozen, the gateway's 503 after {took:?}");
+    }
+    assert_eq!(split.gateway.get(&format!("/users/{ann}")).status, 200);
+    for &pid in &boards {
+        process::signal_group(pid, libc::SIGCONT);
+    }
+    split.wait_for("board back after SIGCONT", || {
+        split.gateway.get(&format!("/boards/{post}")).status == 200
+    });
+}
