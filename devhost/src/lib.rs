@@ -14,9 +14,9 @@ pub mod server;
 pub mod sqlite;
 mod sqlite_libsql;
 mod state;
-pub mod swap;
 pub mod telemetry;
 pub mod variables;
+pub mod watch;
 pub mod world;
 
 /// How many component instances may be alive at once. Each request holds one, a chained call

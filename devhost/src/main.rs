@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use devhost::app::{App, AppOptions};
 use devhost::runtime_config::Location;
-use devhost::{server, swap, telemetry};
+use devhost::{server, telemetry, watch};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,7 +74,7 @@ async fn main() -> Result<()> {
     print_banner(&app, listener.local_addr()?);
     if cli.watch {
         println!("Watching component sources; a new build is swapped in place");
-        tokio::spawn(swap::watch(app.clone()));
+        tokio::spawn(watch::watch(app.clone()));
     }
     server::serve(app, listener, shutdown).await?;
     if let Some(exporter) = exporter {

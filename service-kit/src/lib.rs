@@ -6,7 +6,6 @@
 
 pub mod body;
 pub mod db;
-pub mod migrate;
 pub mod problem;
 pub mod query;
 pub mod resource;

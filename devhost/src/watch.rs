@@ -1,7 +1,7 @@
-//! `--watch`: hot swap. When a component's `.wasm` changes on disk it is compiled, tried, and
-//! swapped in; the other components are not touched, and requests in flight finish on the
-//! build they started on. Spin has no equivalent inside one process (`spin watch` restarts the
-//! whole app), which is why split mode restarts one process instead.
+//! `--watch`: when a component's `.wasm` changes on disk it is compiled, tried, and swapped in
+//! place; the other components are not touched, and requests in flight finish on the build they
+//! started on. Spin has no equivalent inside one process (`spin watch` restarts the whole app),
+//! which is why split mode's blue-green swap (`scripts/swap`) replaces processes instead.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -8,141 +8,16 @@
 //! `PRAGMA user_version` too; so the version lives in a table of our own, and the per-connection
 //! tuning a local file wants is sent only to a local file. And every statement is a cost: an HTTP
 //! round trip on libSQL, a host call and a statement on a fresh connection under Spin. So a read
-//! sends no statement of ours at all ([`Db`]), and a write one (the version, and whether the
-//! database is a local file, in one row).
+//! sends no statement of ours at all ([`super::Db`]), and a write one (the version, and whether
+//! the database is a local file, in one row). This module is the protocol only: when a
+//! connection runs it is [`super::Db`]'s to decide.
 
 use std::time::{Duration, Instant};
 
-use crate::db::{Database, Error, QueryResult, Value};
-
-/// A service's database: the label it is granted and the migrations that build its schema.
-/// `migrations[i]` takes the schema from version `i` to `i + 1`; entries are only ever appended.
-#[derive(Debug, Clone, Copy)]
-pub struct Schema {
-    pub label: &'static str,
-    pub migrations: &'static [&'static str],
-}
-
-impl Schema {
-    /// For a request that only reads: opens the database and sends nothing else (see [`Db`]).
-    pub fn open(&self) -> Result<Db<spin_sdk::sqlite::Connection>, Error> {
-        Ok(Db::for_reads(
-            spin_sdk::sqlite::Connection::open(self.label)?,
-            self.migrations,
-        ))
-    }
-
-    /// For a request that writes: opens the database and brings its schema up to date first.
-    pub fn open_for_writes(&self) -> Result<Db<spin_sdk::sqlite::Connection>, Error> {
-        Db::for_writes(
-            spin_sdk::sqlite::Connection::open(self.label)?,
-            self.migrations,
-        )
-    }
-}
-
-/// A connection that migrates its database when it finds the schema behind.
-///
-/// A read trusts the schema it finds: when a statement fails because a table or column is
-/// missing (a fresh database, or a build newer than its schema), the migrations run and the
-/// statement runs once more. A read of an older schema that succeeds is still a correct read.
-/// A write cannot trust it: a missing trigger (the change feed) or unique index would let it
-/// succeed and be wrong, so [`Db::for_writes`] checks the version before the first write.
-pub struct Db<D> {
-    inner: D,
-    migrations: &'static [&'static str],
-    /// Whether a statement the database finds busy is tried again here: everywhere but on a
-    /// local file, whose own busy handler (5 s) already waits for the lock.
-    waits_when_busy: bool,
-}
-
-impl<D: Database> Db<D> {
-    pub fn for_reads(inner: D, migrations: &'static [&'static str]) -> Self {
-        Self {
-            inner,
-            migrations,
-            waits_when_busy: true,
-        }
-    }
-
-    /// Checks the version (one statement) and migrates when it is behind. On a local file it
-    /// also makes commits sync the write-ahead log only at checkpoints (`synchronous = NORMAL`):
-    /// each commit's `fsync` held the file's write lock, and under 16 concurrent writers the
-    /// queue behind it made the slowest post wait 0.5-0.7 s (p99; 53 ms without). What that
-    /// gives up: after an OS crash or power loss the last commits may be missing (never a
-    /// corrupt file); a crash of the host process loses nothing (`tests/api/crashes.rs`). A
-    /// libSQL server decides its own durability and refuses the setting, so it is not sent.
-    pub fn for_writes(inner: D, migrations: &'static [&'static str]) -> Result<Self, Error> {
-        let target = migrations.len() as i64;
-        let state = match read_state(&inner)? {
-            Some(state) if state.version >= target => state,
-            _ => migrate(&inner, migrations)?,
-        };
-        if state.local_file && inner.execute("PRAGMA synchronous = NORMAL", &[]).is_err() {
-            // A file made locally and then imported into a server (`turso db import`): from
-            // now on it is treated as the server it is.
-            inner.execute("UPDATE service_schema SET local_file = 0", &[])?;
-        }
-        Ok(Self {
-            inner,
-            migrations,
-            waits_when_busy: !state.local_file,
-        })
-    }
-}
-
-impl<D: Database> Database for Db<D> {
-    /// Each statement of the services is one transaction of its own, so one that failed as
-    /// missing schema or as busy did nothing, and is safe to send again.
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
-        // Read the clock only once a statement was found busy: in a component every reading
-        // is a host call, and this runs for every statement.
-        let mut deadline = None;
-        loop {
-            match self.inner.execute(sql, params) {
-                Err(error) if schema_is_behind(&error) => {
-                    migrate(&self.inner, self.migrations)?;
-                    return self.inner.execute(sql, params);
-                }
-                // A libSQL server answers a write that finds another stream's transaction
-                // holding the lock with SQLITE_BUSY at once, where a file's busy handler waits.
-                Err(error) if self.waits_when_busy && is_busy(&error) => {
-                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + BUSY_WAIT);
-                    if Instant::now() >= deadline {
-                        return Err(error);
-                    }
-                    std::thread::sleep(MIGRATION_POLL)
-                }
-                result => return result,
-            }
-        }
-    }
-}
-
-/// SQLite's words for a statement that names what the schema does not have (yet). Spin's
-/// interface passes SQLite's errors on only as their message, on both backends.
-fn schema_is_behind(error: &Error) -> bool {
-    const MISSING: [&str; 3] = ["no such table", "no such column", "has no column named"];
-    matches!(error, Error::Io(message) if MISSING.iter().any(|words| message.contains(words)))
-}
-
-/// A real SQLite file at `path`, migrated: what the services' host-target tests run against.
-#[cfg(any(test, feature = "rusqlite"))]
-pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::Connection {
-    let connection = rusqlite::Connection::open(path).expect("a test database file opens");
-    migrate(&connection, migrations).expect("the migrations apply");
-    connection
-}
+use super::{is_busy, schema_is_behind, Database, Error, Value, MIGRATION_POLL};
 
 /// How long a request waits for another request's migration of the same file to finish.
 const MIGRATION_WAIT: Duration = Duration::from_secs(20);
-/// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
-/// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
-/// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
-/// sign-ups at once beside 32 other writers held sqld's lock from some of them for 5 to 8 s.
-const BUSY_WAIT: Duration = Duration::from_secs(15);
-/// The pause between two looks at the schema version while another request migrates.
-const MIGRATION_POLL: Duration = Duration::from_millis(10);
 /// The busy timeout every Spin connection to a file starts with (rusqlite's), restored after
 /// migrating.
 const BUSY_TIMEOUT_MS: u32 = 5000;
@@ -361,11 +236,6 @@ fn migrate_in_transaction(
     applied.map(drop)
 }
 
-/// SQLite's SQLITE_BUSY, which Spin's interface passes on only as its message (also how a
-/// request hears that another one holds the claim to migrate).
-fn is_busy(error: &Error) -> bool {
-    matches!(error, Error::Io(message) if message.contains("database is locked"))
-}
 
 /// Files made by builds before `service_schema` kept their version in `PRAGMA user_version`.
 /// Only local files can be that old (the libSQL path never ran before it), so a server is
@@ -384,6 +254,7 @@ fn version_before_the_state_table(db: &impl Database, local_file: bool) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{Db, QueryResult};
 
     const MIGRATIONS: &[&str] = &[
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",

@@ -1,0 +1,174 @@
+//! The one door to SQLite. Services write their queries against [`Database`] so the same SQL
+//! runs on Spin's `fermyon:spin/sqlite` inside the component and on a real SQLite file in the
+//! host-target unit tests (feature `rusqlite`, `native`). A store opens its database through its
+//! [`Schema`] and talks to a [`Db`]: the connection policy (when the schema is checked, when a
+//! busy statement is sent again); `migrate` is the protocol that brings a schema up to date.
+
+pub mod migrate;
+#[cfg(any(test, feature = "rusqlite"))]
+mod native;
+
+use std::time::{Duration, Instant};
+
+pub use spin_sdk::sqlite::{Error, QueryResult, Value};
+
+use crate::problem::Problem;
+
+pub trait Database {
+    /// Runs one statement and returns its rows (none for statements without results).
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error>;
+}
+
+impl Database for spin_sdk::sqlite::Connection {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+        spin_sdk::sqlite::Connection::execute(self, sql, params)
+    }
+}
+
+/// Any database failure, seen from a client, is the service being unable to answer right now.
+/// The detail stays generic: SQLite's messages describe our schema, not the client's request
+/// (the service logs the cause).
+pub fn unavailable() -> Problem {
+    Problem::unavailable("The service's database cannot be reached; try again shortly.")
+}
+
+/// Proves the database answers and holds `table`: the health check of a service. The query
+/// fails when the file is unusable or the table is missing; it reads no row. `table` is the
+/// service's own constant, never input.
+pub fn ping(db: &impl Database, table: &str) -> Result<(), Error> {
+    db.execute(&format!("SELECT 1 FROM {table} WHERE rowid = 0"), &[])
+        .map(drop)
+}
+
+/// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
+/// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
+/// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
+/// sign-ups at once beside 32 other writers held sqld's lock from some of them for 5 to 8 s.
+const BUSY_WAIT: Duration = Duration::from_secs(15);
+/// The pause between two looks at the schema version while another request migrates.
+pub(crate) const MIGRATION_POLL: Duration = Duration::from_millis(10);
+
+/// A service's database: the label it is granted and the migrations that build its schema.
+/// `migrations[i]` takes the schema from version `i` to `i + 1`; entries are only ever appended.
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    pub label: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
+impl Schema {
+    /// For a request that only reads: opens the database and sends nothing else (see [`Db`]).
+    pub fn open(&self) -> Result<Db<spin_sdk::sqlite::Connection>, Error> {
+        Ok(Db::for_reads(
+            spin_sdk::sqlite::Connection::open(self.label)?,
+            self.migrations,
+        ))
+    }
+
+    /// For a request that writes: opens the database and brings its schema up to date first.
+    pub fn open_for_writes(&self) -> Result<Db<spin_sdk::sqlite::Connection>, Error> {
+        Db::for_writes(
+            spin_sdk::sqlite::Connection::open(self.label)?,
+            self.migrations,
+        )
+    }
+}
+
+/// A connection that migrates its database when it finds the schema behind.
+///
+/// A read trusts the schema it finds: when a statement fails because a table or column is
+/// missing (a fresh database, or a build newer than its schema), the migrations run and the
+/// statement runs once more. A read of an older schema that succeeds is still a correct read.
+/// A write cannot trust it: a missing trigger (the change feed) or unique index would let it
+/// succeed and be wrong, so [`Db::for_writes`] checks the version before the first write.
+pub struct Db<D> {
+    inner: D,
+    migrations: &'static [&'static str],
+    /// Whether a statement the database finds busy is tried again here: everywhere but on a
+    /// local file, whose own busy handler (5 s) already waits for the lock.
+    waits_when_busy: bool,
+}
+
+impl<D: Database> Db<D> {
+    pub fn for_reads(inner: D, migrations: &'static [&'static str]) -> Self {
+        Self {
+            inner,
+            migrations,
+            waits_when_busy: true,
+        }
+    }
+
+    /// Checks the version (one statement) and migrates when it is behind. On a local file it
+    /// also makes commits sync the write-ahead log only at checkpoints (`synchronous = NORMAL`):
+    /// each commit's `fsync` held the file's write lock, and under 16 concurrent writers the
+    /// queue behind it made the slowest post wait 0.5-0.7 s (p99; 53 ms without). What that
+    /// gives up: after an OS crash or power loss the last commits may be missing (never a
+    /// corrupt file); a crash of the host process loses nothing (`tests/api/crashes.rs`). A
+    /// libSQL server decides its own durability and refuses the setting, so it is not sent.
+    pub fn for_writes(inner: D, migrations: &'static [&'static str]) -> Result<Self, Error> {
+        let target = migrations.len() as i64;
+        let state = match migrate::read_state(&inner)? {
+            Some(state) if state.version >= target => state,
+            _ => migrate::migrate(&inner, migrations)?,
+        };
+        if state.local_file && inner.execute("PRAGMA synchronous = NORMAL", &[]).is_err() {
+            // A file made locally and then imported into a server (`turso db import`): from
+            // now on it is treated as the server it is.
+            inner.execute("UPDATE service_schema SET local_file = 0", &[])?;
+        }
+        Ok(Self {
+            inner,
+            migrations,
+            waits_when_busy: !state.local_file,
+        })
+    }
+}
+
+impl<D: Database> Database for Db<D> {
+    /// Each statement of the services is one transaction of its own, so one that failed as
+    /// missing schema or as busy did nothing, and is safe to send again.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+        // Read the clock only once a statement was found busy: in a component every reading
+        // is a host call, and this runs for every statement.
+        let mut deadline = None;
+        loop {
+            match self.inner.execute(sql, params) {
+                Err(error) if schema_is_behind(&error) => {
+                    migrate::migrate(&self.inner, self.migrations)?;
+                    return self.inner.execute(sql, params);
+                }
+                // A libSQL server answers a write that finds another stream's transaction
+                // holding the lock with SQLITE_BUSY at once, where a file's busy handler waits.
+                Err(error) if self.waits_when_busy && is_busy(&error) => {
+                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + BUSY_WAIT);
+                    if Instant::now() >= deadline {
+                        return Err(error);
+                    }
+                    std::thread::sleep(MIGRATION_POLL)
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// SQLite's words for a statement that names what the schema does not have (yet). Spin's
+/// interface passes SQLite's errors on only as their message, on both backends.
+pub(crate) fn schema_is_behind(error: &Error) -> bool {
+    const MISSING: [&str; 3] = ["no such table", "no such column", "has no column named"];
+    matches!(error, Error::Io(message) if MISSING.iter().any(|words| message.contains(words)))
+}
+
+/// A real SQLite file at `path`, migrated: what the services' host-target tests run against.
+#[cfg(any(test, feature = "rusqlite"))]
+pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::Connection {
+    let connection = rusqlite::Connection::open(path).expect("a test database file opens");
+    migrate::migrate(&connection, migrations).expect("the migrations apply");
+    connection
+}
+
+/// SQLite's SQLITE_BUSY, which Spin's interface passes on only as its message (also how a
+/// request hears that another one holds the claim to migrate).
+pub(crate) fn is_busy(error: &Error) -> bool {
+    matches!(error, Error::Io(message) if message.contains("database is locked"))
+}
