@@ -53,9 +53,44 @@ impl Content {
     }
 }
 
-/// A post's id here, and a user's id in the user service (a post's `userId`).
-pub type PostId = Id;
-pub type UserId = Id;
+/// An id type of its own over [`Id`], so that a post's id cannot stand where a user's is meant.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Id);
+
+        impl $name {
+            /// From a JSON number.
+            pub fn new(value: i64) -> Result<Self, Invalid> {
+                Id::new(value).map(Self)
+            }
+
+            /// From a path segment or a query parameter.
+            pub fn parse(raw: &str) -> Result<Self, Invalid> {
+                Id::parse(raw).map(Self)
+            }
+
+            /// An id a database (this service's, or the user service's) issued.
+            pub fn issued(id: i64) -> Self {
+                Self(Id::issued(id))
+            }
+
+            pub fn get(self) -> i64 {
+                self.0.get()
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A post's id, issued by board's own database.
+    PostId
+);
+id_type!(
+    /// A user's id, issued by the user service (a post's `userId`).
+    UserId
+);
 
 /// How many posts one page of `GET /boards` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,20 +112,20 @@ impl Limit {
 /// Where the next page starts: the id of the last post on the previous page. Clients treat it
 /// as opaque; keyset pagination keeps pages stable while new posts arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(Id);
+pub struct Cursor(PostId);
 
 impl Cursor {
-    pub fn after(id: Id) -> Self {
+    pub fn after(id: PostId) -> Self {
         Self(id)
     }
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        Id::parse(raw)
+        PostId::parse(raw)
             .map(Self)
             .map_err(|_| Invalid::new("is not a cursor this service issued"))
     }
 
-    pub fn last_id(self) -> Id {
+    pub fn last_id(self) -> PostId {
         self.0
     }
 
@@ -110,7 +145,7 @@ impl NewPost {
     /// Every field is checked, and every problem reported at once.
     pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
         let mut fields = Fields::new(object, &["userId", "title", "content"]);
-        let user_id = fields.integer("userId", Id::new);
+        let user_id = fields.integer("userId", UserId::new);
         let title = fields.string("title", Title::parse);
         let content = fields.string("content", Content::parse);
         let (Some(user_id), Some(title), Some(content)) = (user_id, title, content) else {
@@ -167,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor::after(Id::new(41).unwrap());
+        let cursor = Cursor::after(PostId::new(41).unwrap());
         assert_eq!(Cursor::parse(&cursor.encode()).unwrap(), cursor);
         assert!(Cursor::parse("abc").is_err());
         assert!(Cursor::parse("0").is_err());
