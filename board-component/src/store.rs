@@ -2,8 +2,7 @@
 //! holds board's replica of its authors' public facts (id and name), fed by the user service's
 //! change feed, and the feed's bookmark.
 
-use service_kit::db::{Database, Error, QueryResult, Value};
-use service_kit::migrate::Schema;
+use service_kit::db::{Database, Error, QueryResult, Schema, Value};
 
 use crate::domain::{Content, Cursor, Limit, PostId, Title, UserId};
 
@@ -91,7 +90,7 @@ pub struct AuthorName<'a> {
 }
 
 /// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
-/// its own), `SCHEMA.open_for_writes()` for one that writes (see `migrate::Db::for_writes`).
+/// its own), `SCHEMA.open_for_writes()` for one that writes (see `db::Db::for_writes`).
 pub const SCHEMA: Schema = Schema {
     label: DATABASE,
     migrations: MIGRATIONS,
@@ -377,7 +376,7 @@ mod tests {
 
     fn database() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let db = service_kit::migrate::migrated_file(&dir.path().join("boards.db"), MIGRATIONS);
+        let db = service_kit::db::migrated_file(&dir.path().join("boards.db"), MIGRATIONS);
         (dir, db)
     }
 
@@ -544,14 +543,14 @@ mod tests {
     fn a_file_from_before_the_rename_keeps_its_posts_in_the_posts_table() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("boards.db");
-        let old = service_kit::migrate::migrated_file(&path, &MIGRATIONS[..5]);
+        let old = service_kit::db::migrated_file(&path, &MIGRATIONS[..5]);
         old.execute(
             "INSERT INTO boards (user_id, title, content) VALUES (7, 't', 'c')",
             [],
         )
         .unwrap();
         drop(old);
-        let db = service_kit::migrate::migrated_file(&path, MIGRATIONS);
+        let db = service_kit::db::migrated_file(&path, MIGRATIONS);
         let page = list_posts(&db, Some(ann()), None, Limit::DEFAULT)
             .unwrap()
             .found;

@@ -1,8 +1,7 @@
 //! The `users` database: its schema and the named queries the routes use. The SQL lives here
 //! and nowhere else.
 
-use service_kit::db::{Database, Error, QueryResult, Value};
-use service_kit::migrate::Schema;
+use service_kit::db::{Database, Error, QueryResult, Schema, Value};
 
 use crate::domain::{ChangeLimit, Email, IdList, UserId, UserName};
 
@@ -65,7 +64,7 @@ pub struct User {
 }
 
 /// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
-/// its own), `SCHEMA.open_for_writes()` for one that writes (see `migrate::Db::for_writes`).
+/// its own), `SCHEMA.open_for_writes()` for one that writes (see `db::Db::for_writes`).
 pub const SCHEMA: Schema = Schema {
     label: DATABASE,
     migrations: MIGRATIONS,
@@ -333,7 +332,7 @@ mod tests {
 
     fn database() -> (tempfile::TempDir, rusqlite::Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let db = service_kit::migrate::migrated_file(&dir.path().join("users.db"), MIGRATIONS);
+        let db = service_kit::db::migrated_file(&dir.path().join("users.db"), MIGRATIONS);
         (dir, db)
     }
 
@@ -408,12 +407,12 @@ mod tests {
     fn users_from_before_the_feed_enter_it_when_it_is_created() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.db");
-        let old = service_kit::migrate::migrated_file(&path, &MIGRATIONS[..1]);
+        let old = service_kit::db::migrated_file(&path, &MIGRATIONS[..1]);
         old.execute_batch(
             "INSERT INTO users (email, name, password_hash) VALUES ('a@x.org', 'A', 'h'), ('b@x.org', 'B', 'h')",
         )
         .unwrap();
-        let db = service_kit::migrate::migrated_file(&path, MIGRATIONS);
+        let db = service_kit::db::migrated_file(&path, MIGRATIONS);
         let all = changes(&db, 0, ChangeLimit::parse("10").unwrap()).unwrap();
         let seen: Vec<(i64, &str)> = all
             .iter()

@@ -236,7 +236,6 @@ fn migrate_in_transaction(
     applied.map(drop)
 }
 
-
 /// Files made by builds before `service_schema` kept their version in `PRAGMA user_version`.
 /// Only local files can be that old (the libSQL path never ran before it), so a server is
 /// never asked.

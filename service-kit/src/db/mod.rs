@@ -172,3 +172,17 @@ pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::C
 pub(crate) fn is_busy(error: &Error) -> bool {
     matches!(error, Error::Io(message) if message.contains("database is locked"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ping;
+
+    #[test]
+    fn ping_fails_until_the_table_exists() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(ping(&db, "notes").is_err());
+        db.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        assert!(ping(&db, "notes").is_ok());
+    }
+}

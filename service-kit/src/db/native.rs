@@ -50,17 +50,3 @@ fn from_sql(value: rusqlite::types::ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
     }
 }
-}
-
-#[cfg(test)]
-mod tests {
-use super::ping;
-
-#[test]
-fn ping_fails_until_the_table_exists() {
-    let db = rusqlite::Connection::open_in_memory().unwrap();
-    assert!(ping(&db, "notes").is_err());
-    db.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
-        .unwrap();
-    assert!(ping(&db, "notes").is_ok());
-}
