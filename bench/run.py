@@ -50,6 +50,27 @@ ENDPOINTS = [
 ]
 # The endpoints whose cost the ceiling comparison targets (reads: 0.75 of the ceiling or more).
 READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20", "GET /style.css"}
+# Board's point read before and after every write of the run, at this concurrency: a burst of
+# writes must leave reads at this share of their rate before, or better, with no error.
+BURST_READ = "/boards/1"
+BURST_CONCURRENCY = 16
+BURST_SHARE = 0.8
+# The statements behind `GET /boards/{id}` and `POST /boards`, as board-component/src/store.rs
+# sends them (find_post, insert_post), for the server's own figure; `args` in Hrana's form.
+SQLD_STATEMENTS = {
+    "GET /boards/{id}": (
+        "SELECT p.id, p.user_id, p.title, p.content, p.created_at, a.name AS author_name, "
+        "(SELECT next_pull_at <= unixepoch('subsec') FROM author_feed) AS feed_due "
+        "FROM posts p LEFT JOIN authors a ON a.id = p.user_id WHERE p.id = ?",
+        [{"type": "integer", "value": "1"}]),
+    "POST /boards": (
+        "INSERT INTO posts (user_id, title, content) VALUES (?, ?, ?) "
+        "RETURNING id, user_id, title, content, created_at, NULL AS author_name",
+        [{"type": "integer", "value": "1"}, {"type": "text", "value": "Bench"},
+         {"type": "text", "value": "A post written under load."}]),
+}
+# The app's share of those figures on libSQL, at BURST_CONCURRENCY, that devhost aims for.
+SQLD_SHARE_TARGETS = {"GET /boards/{id}": 0.6, "POST /boards": 0.7}
 # Targets of the libSQL path on devhost: each read at this share of the same read on files or
 # more, and POST /boards' p99 at 16 connections at most this many ms.
 LIBSQL_READ_SHARE = 0.5
@@ -144,7 +165,7 @@ def to_ms(text):
 
 def wrk(url, concurrency, seconds, script=None, token=""):
     """Runs wrk and returns requests/s, latency percentiles and error counts. A script gets a
-    run id and `token` (a sign-in token, for the posts)."""
+    run id and `token` (a sign-in token, for the posts; the request body, for sqld alone)."""
     # A generous timeout: sign-up at 64 connections queues for seconds, which is a figure to
     # report, not a failure. Any status other than the expected 2xx still counts as an error.
     args = ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
@@ -232,27 +253,53 @@ def argon2_params(workdir):
 
 def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
     """Every endpoint on one database backend, on a fresh app. Returns (rows, peak RSS, the
-    Argon2 parameters when the users database is a file)."""
+    Argon2 parameters when the users database is a file, board's point read before and after
+    the writes, and on libSQL what board's statements cost its server alone)."""
     with tempfile.TemporaryDirectory() as app_dir:
         app_dir = pathlib.Path(app_dir)
-        servers = {}
+        servers, own_ports, alone = {}, {}, None
         runtime_config = ROOT / "runtime-config.toml"
         if database == "libsql":
-            servers, runtime_config = databases.start_servers(app_dir / "libsql")
+            servers, runtime_config, own_ports = databases.start_servers(app_dir / "libsql")
         try:
             app = Host(name, command, ROOT / "spin.toml", runtime_config, app_dir, ready_path="/users/health")
             token = seed(app.base)
             params = argon2_params(app_dir) if database == "file" else None
+            before = wrk(app.base + BURST_READ, BURST_CONCURRENCY, seconds)
             endpoints = []
             for endpoint, path, script in ENDPOINTS:
                 print(f"{name}, {database}: {endpoint}...", flush=True)
                 runs = load(app, path, script, concurrencies, warmup, seconds, servers.values(), token)
                 endpoints.append({"name": endpoint, "runs": runs})
+            after = wrk(app.base + BURST_READ, BURST_CONCURRENCY, seconds)
+            burst = {"path": BURST_READ, "concurrency": BURST_CONCURRENCY, "before": before, "after": after,
+                     "share": round(after["rps"] / before["rps"], 3) if before["rps"] else 0.0}
+            if database == "libsql":
+                print(f"{name}, {database}: board's statements on sqld alone...", flush=True)
+                alone = sqld_alone(own_ports["boards"], seconds)
             peak_rss = app.peak_rss_mb()
             app.stop()
         finally:
             databases.stop_servers(servers)
-    return endpoints, peak_rss, params
+    return endpoints, peak_rss, params, burst, alone
+
+
+def sqld_alone(port, seconds):
+    """Board's point read and its insert, each sent straight to board's server as one
+    `/v2/pipeline` request (the statement, then close) by wrk at `BURST_CONCURRENCY`: the
+    server's own figure, on the same data, that the app's libSQL rows are read against."""
+    url = f"http://127.0.0.1:{port}/v2/pipeline"
+    figures = {}
+    for name, (sql, args) in SQLD_STATEMENTS.items():
+        body = json.dumps({"requests": [{"type": "execute", "stmt": {"sql": sql, "args": args}},
+                                        {"type": "close"}]})
+        # sqld answers 200 to a statement it refuses, with the error inside: ask once first.
+        status, answer = request(url, "POST", json.loads(body))
+        outcome = json.loads(answer)["results"][0] if status == 200 else {"type": status}
+        if outcome["type"] != "ok":
+            sys.exit(f"sqld refuses board's statement {name!r}: {outcome}")
+        figures[name] = wrk(url, BURST_CONCURRENCY, seconds, "sqld_pipeline.lua", body)
+    return figures
 
 
 def load(host, path, script, concurrencies, warmup, seconds, servers=(), token=""):
@@ -325,7 +372,11 @@ def host_markdown(result):
                 lines.append(f"| {endpoint['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
                              f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} | {row['of_ceiling']:.2f} "
                              f"| {row['host_cpu_ms']} | {row['sqld_cpu_ms']} |")
-        lines.append("")
+        burst = measured["after_writes"]
+        verdict = "met" if burst["share"] >= BURST_SHARE and not burst["after"]["errors"] else "MISSED"
+        lines += ["", f"After every write above, `GET {burst['path']}` at {burst['concurrency']} connections: "
+                  f"{burst['after']['rps']} req/s ({burst['after']['errors']} errors), {burst['share']:.2f} of "
+                  f"{burst['before']['rps']} before them (target ≥ {BURST_SHARE}, no error: {verdict}).", ""]
     lines += libsql_markdown(result)
     startup_figures, footprint, argon2 = result["startup"], result["footprint"], result["argon2"]
     memory = result["signup_memory"]
@@ -365,6 +416,20 @@ def libsql_markdown(result):
                           f"{'met' if p99 <= LIBSQL_POST_P99_MS else 'MISSED'}")
             lines.append(f"| {name} | {file_run['concurrency']} | {file_run['rps']} | {libsql_run['rps']} "
                          f"| {share:.2f} | {target} |")
+    alone = next(m["sqld_alone"] for m in result["by_database"] if m["database"] == "libsql")
+    lines += ["", f"### libSQL / sqld alone (one `/v2/pipeline` request per statement, {BURST_CONCURRENCY} "
+              "connections)", "",
+              "| endpoint | sqld alone req/s | the app on libSQL req/s | share | devhost's target |",
+              "|---|---:|---:|---:|---|"]
+    for name, figure in alone.items():
+        app_rps = next((r["rps"] for r in measured["libsql"][name] if r["concurrency"] == BURST_CONCURRENCY),
+                       None)
+        if app_rps is None:
+            continue
+        share = app_rps / figure["rps"] if figure["rps"] else 0.0
+        target = SQLD_SHARE_TARGETS[name]
+        lines.append(f"| {name} | {figure['rps']} | {app_rps} | {share:.2f} | ≥ {target}: "
+                     f"{'met' if share >= target else 'MISSED'} |")
     return lines
 
 
@@ -375,11 +440,13 @@ def measure(name, command, args, backends, concurrencies, warmup, seconds):
 
     by_database = []
     for database in ["file", *[b for b in backends if b != "file"]]:
-        endpoints, rss, found = serve_endpoints(name, command, database, concurrencies, warmup, seconds)
+        endpoints, rss, found, burst, alone = serve_endpoints(name, command, database, concurrencies,
+                                                              warmup, seconds)
         if database == "file":
             peak_rss, params = rss, found
         if database in backends:
-            by_database.append({"database": database, "endpoints": endpoints, "peak_rss_mb": rss})
+            by_database.append({"database": database, "endpoints": endpoints, "peak_rss_mb": rss,
+                                "after_writes": burst, "sqld_alone": alone})
 
     print(f"{name}: sign-up memory...", flush=True)
     memory = signup_memory(name, command, concurrencies, seconds)
@@ -455,7 +522,9 @@ def main():
     print(table)
     errors = sum(row["errors"] for result in results
                  for row in result["ceiling"] + [r for d in result["by_database"]
-                                                 for e in d["endpoints"] for r in e["runs"]])
+                                                 for e in d["endpoints"] for r in e["runs"]]
+                 + [d["after_writes"][w] for d in result["by_database"] for w in ("before", "after")]
+                 + [r for d in result["by_database"] for r in (d["sqld_alone"] or {}).values()])
     if errors:
         sys.exit(f"{errors} requests failed")
 

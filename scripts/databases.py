@@ -43,7 +43,8 @@ def chosen():
 def start_server(data_dir):
     """Starts one sqld keeping its data in `data_dir`, in a process group of its own, and its
     guard in the same group (they stop together), and waits until the server is healthy
-    through the guard. Returns (the group, the guard's port: where the app connects)."""
+    through the guard. Returns (the group, the guard's port: where the app connects, the
+    server's own port)."""
     data_dir = pathlib.Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     port, guard_port = hosts.free_port(), hosts.free_port()
@@ -65,7 +66,7 @@ def start_server(data_dir):
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"http://127.0.0.1:{guard_port}/health", timeout=2) as response:
                 if response.status == 200:
-                    return process.pid, guard_port
+                    return process.pid, guard_port, port
         time.sleep(0.05)
     processes.stop_group(process.pid)
     raise StartFailure(f"sqld did not answer through its guard on port {guard_port} "
@@ -81,18 +82,19 @@ def runtime_config_text(ports):
 
 def start_servers(state_dir):
     """One server per label under `state_dir/<label>/`; writes `state_dir/runtime-config.toml`.
-    Returns ({label: pid}, the runtime config's path). A label's data stays for the next run."""
+    Returns ({label: pid}, the runtime config's path, {label: the server's own port}). A
+    label's data stays for the next run."""
     state_dir = pathlib.Path(state_dir)
-    pids, ports = {}, {}
+    pids, ports, own_ports = {}, {}, {}
     try:
         for label in LABELS:
-            pids[label], ports[label] = start_server(state_dir / label)
+            pids[label], ports[label], own_ports[label] = start_server(state_dir / label)
     except StartFailure:
         stop_servers(pids)
         raise
     config = state_dir / "runtime-config.toml"
     config.write_text(runtime_config_text(ports))
-    return pids, config
+    return pids, config, own_ports
 
 
 def stop_servers(pids):

@@ -32,6 +32,21 @@ fn the_benchmark_runs_and_reports_every_figure() {
         assert_eq!(run["errors"], 0, "{endpoint}");
         assert!(run["host_cpu_ms"].as_f64().is_some(), "{endpoint}");
     }
+    let burst = &measured["after_writes"];
+    for when in ["before", "after"] {
+        assert!(burst[when]["rps"].as_f64().unwrap() > 0.0, "{burst}");
+        assert_eq!(burst[when]["errors"], 0, "{burst}");
+    }
+    match database {
+        "libsql" => {
+            for statement in ["GET /boards/{id}", "POST /boards"] {
+                let alone = &measured["sqld_alone"][statement];
+                assert!(alone["rps"].as_f64().unwrap() > 0.0, "{alone}");
+                assert_eq!(alone["errors"], 0, "{alone}");
+            }
+        }
+        _ => assert!(measured["sqld_alone"].is_null()),
+    }
     for figure in ["cold_ms", "warm_ms"] {
         assert!(result["startup"][figure].as_f64().unwrap() > 0.0);
     }
