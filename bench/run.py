@@ -274,11 +274,11 @@ def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
             after = wrk(app.base + BURST_READ, BURST_CONCURRENCY, seconds)
             burst = {"path": BURST_READ, "concurrency": BURST_CONCURRENCY, "before": before, "after": after,
                      "share": round(after["rps"] / before["rps"], 3) if before["rps"] else 0.0}
+            peak_rss = app.peak_rss_mb()
+            app.stop()
             if database == "libsql":
                 print(f"{name}, {database}: board's statements on sqld alone...", flush=True)
                 alone = sqld_alone(own_ports["boards"], seconds)
-            peak_rss = app.peak_rss_mb()
-            app.stop()
         finally:
             databases.stop_servers(servers)
     return endpoints, peak_rss, params, burst, alone
@@ -294,7 +294,13 @@ def sqld_alone(port, seconds):
         body = json.dumps({"requests": [{"type": "execute", "stmt": {"sql": sql, "args": args}},
                                         {"type": "close"}]})
         # sqld answers 200 to a statement it refuses, with the error inside: ask once first.
+        # Right after the app's load it may answer 429 (DbCreateTimeout: every connection
+        # permit held by streams the app's clients left open, until they expire): wait it out.
+        deadline = time.monotonic() + 30
         status, answer = request(url, "POST", json.loads(body))
+        while status == 429 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status, answer = request(url, "POST", json.loads(body))
         outcome = json.loads(answer)["results"][0] if status == 200 else {"type": status}
         if outcome["type"] != "ok":
             sys.exit(f"sqld refuses board's statement {name!r}: {outcome}")
