@@ -257,7 +257,7 @@ def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
     the writes, and on libSQL what board's statements cost its server alone)."""
     with tempfile.TemporaryDirectory() as app_dir:
         app_dir = pathlib.Path(app_dir)
-        servers, own_ports, alone = {}, {}, None
+        servers, own_ports, alone, app = {}, {}, None, None
         runtime_config = ROOT / "runtime-config.toml"
         if database == "libsql":
             servers, runtime_config, own_ports = databases.start_servers(app_dir / "libsql")
@@ -280,6 +280,9 @@ def serve_endpoints(name, command, database, concurrencies, warmup, seconds):
                 print(f"{name}, {database}: board's statements on sqld alone...", flush=True)
                 alone = sqld_alone(own_ports["boards"], seconds)
         finally:
+            # A run that fails half-way must not leave its host serving.
+            if app is not None and app.process.poll() is None:
+                app.stop()
             databases.stop_servers(servers)
     return endpoints, peak_rss, params, burst, alone
 
