@@ -5,6 +5,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use e2e::client::{assert_unavailable_within, Client, Reply};
 use e2e::host::{write_file, AppSpec, RunningApp};
+use e2e::load;
 use e2e::sqld::{self, Sqld};
 use e2e::workspace;
 use serde_json::json;
@@ -333,26 +335,26 @@ fn a_stopped_or_frozen_server_makes_its_service_answer_503_and_recover() {
 /// throughout, and once the server thaws the service answers `200` again by itself.
 #[test]
 fn a_server_that_freezes_under_load_has_every_request_answered_within_2_s() {
+    /// Readers of the users service; one more reads board.
+    const USER_READERS: usize = 4;
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let post = app.client.write_post(ann, "kept")["id"].as_i64().unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reader = |client: Client, path: String| {
-        let stop = stop.clone();
-        thread::spawn(move || {
-            let mut replies = Vec::new();
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    // Every reply, with its reader and how long it took, in the order each reader got them.
+    let readers = load::Workers::<Vec<(usize, Duration, Reply)>>::start(USER_READERS + 1, |n| {
+        let client = app.client.fresh();
+        let path = match n {
+            USER_READERS => format!("/boards/{post}"),
+            _ => format!("/users/{ann}"),
+        };
+        move |stop, tally| {
+            while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 let reply = client.get(&path);
-                replies.push((started.elapsed(), reply));
+                tally.lock().unwrap().push((n, started.elapsed(), reply));
             }
-            replies
-        })
-    };
-    let users: Vec<_> = (0..4)
-        .map(|_| reader(app.client.fresh(), format!("/users/{ann}")))
-        .collect();
-    let boards = reader(app.client.fresh(), format!("/boards/{post}"));
+        }
+    });
     thread::sleep(Duration::from_millis(300));
     app.sqld("users")
         .expect("the libSQL configuration")
@@ -360,34 +362,36 @@ fn a_server_that_freezes_under_load_has_every_request_answered_within_2_s() {
     thread::sleep(Duration::from_millis(2500));
     app.sqld("users").unwrap().thaw();
     thread::sleep(Duration::from_millis(700));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let replies = readers.stop();
 
     let (mut refused, mut slowest) = (0, Duration::ZERO);
-    for worker in users {
-        let replies = worker.join().unwrap();
-        for (took, reply) in &replies {
-            slowest = slowest.max(*took);
-            assert!(*took < FAILS_WITHIN, "a user request took {took:?}");
-            match reply.status {
-                200 => {}
-                503 => {
-                    assert!(
-                        reply.header("retry-after").is_some(),
-                        "503 without Retry-After"
-                    );
-                    refused += 1;
-                }
-                other => panic!("a user request answered {other}: {}", reply.text()),
+    for (reader, took, reply) in &replies {
+        slowest = slowest.max(*took);
+        assert!(
+            *took < FAILS_WITHIN,
+            "reader {reader}: a request took {took:?}"
+        );
+        match (*reader, reply.status) {
+            (_, 200) => {}
+            (USER_READERS, other) => panic!("board answered {other}, users frozen"),
+            (_, 503) => {
+                assert!(
+                    reply.header("retry-after").is_some(),
+                    "503 without Retry-After"
+                );
+                refused += 1;
             }
+            (_, other) => panic!("a user request answered {other}: {}", reply.text()),
         }
-        let (_, last) = replies.last().expect("replies");
-        assert_eq!(last.status, 200, "recovered after the thaw");
+    }
+    for reader in 0..USER_READERS {
+        let (_, _, last) = replies
+            .iter()
+            .rfind(|(r, _, _)| *r == reader)
+            .expect("replies");
+        assert_eq!(last.status, 200, "reader {reader} recovered after the thaw");
     }
     assert!(refused > 0, "the freeze was never seen");
-    for (took, reply) in boards.join().unwrap() {
-        assert_eq!(reply.status, 200, "board, users frozen");
-        assert!(took < FAILS_WITHIN, "a board request took {took:?}");
-    }
     eprintln!(
         "libsql: {refused} user requests answered 503 while the server was frozen; \
          the slowest answer took {slowest:?}"
