@@ -294,20 +294,19 @@ def sqld_alone(port, seconds):
     url = f"http://127.0.0.1:{port}/v2/pipeline"
     figures = {}
     for name, (sql, args) in SQLD_STATEMENTS.items():
-        body = json.dumps({"requests": [{"type": "execute", "stmt": {"sql": sql, "args": args}},
-                                        {"type": "close"}]})
+        pipeline = {"requests": [{"type": "execute", "stmt": {"sql": sql, "args": args}}, {"type": "close"}]}
         # sqld answers 200 to a statement it refuses, with the error inside: ask once first.
         # Right after the app's load it may answer 429 (DbCreateTimeout: every connection
         # permit held by streams the app's clients left open, until they expire): wait it out.
         deadline = time.monotonic() + 30
-        status, answer = request(url, "POST", json.loads(body))
+        status, answer = request(url, "POST", pipeline)
         while status == 429 and time.monotonic() < deadline:
             time.sleep(0.5)
-            status, answer = request(url, "POST", json.loads(body))
+            status, answer = request(url, "POST", pipeline)
         outcome = json.loads(answer)["results"][0] if status == 200 else {"type": status}
         if outcome["type"] != "ok":
             sys.exit(f"sqld refuses board's statement {name!r}: {outcome}")
-        figures[name] = wrk(url, BURST_CONCURRENCY, seconds, "sqld_pipeline.lua", body)
+        figures[name] = wrk(url, BURST_CONCURRENCY, seconds, "sqld_pipeline.lua", json.dumps(pipeline))
     return figures
 
 
