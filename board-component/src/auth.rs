@@ -13,9 +13,9 @@ use service_kit::token::{self, Rejected, Verified};
 use spin_sdk::http::Request;
 
 use crate::error::{report, BoardError};
-use crate::store::KeyRefresh;
+use crate::store::keys::{self, KeyRefresh};
 use crate::users::Unavailable;
-use crate::{replica, store, users};
+use crate::{replica, users};
 
 /// After a fetch that failed, the next may start this much later.
 const RETRY_SECONDS: f64 = 1.0;
@@ -45,14 +45,14 @@ pub fn authenticate(request: &Request, db: &impl Database) -> Result<Verified, B
 /// is not refused while its key is on the way. No key after a finished fetch: not a key of the
 /// user service's.
 fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardError> {
-    if store::claim_key_refresh(db, replica::interval_seconds())? {
+    if keys::claim_key_refresh(db, replica::interval_seconds())? {
         fetch_keys(db)?;
         return known_key(db, kid)?.ok_or(BoardError::InvalidToken(Rejected::UnknownKey));
     }
     let deadline = Instant::now() + FETCH_WAIT;
     loop {
         // The state first: a key stored before the fetch was seen to end is then found below.
-        let refresh = store::key_refresh(db, FETCH_WAIT.as_secs_f64())?;
+        let refresh = keys::key_refresh(db, FETCH_WAIT.as_secs_f64())?;
         if let Some(key) = known_key(db, kid)? {
             return Ok(key);
         }
@@ -64,9 +64,7 @@ fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardEr
                 in_flight: true, ..
             }
             | KeyRefresh { failed: true, .. } => {
-                return Err(BoardError::UserServiceDown(Unavailable(
-                    "the user service's keys could not be fetched".to_owned(),
-                )))
+                return Err(BoardError::UserServiceDown(Unavailable::KeysNotFetched))
             }
             KeyRefresh { .. } => return Err(BoardError::InvalidToken(Rejected::UnknownKey)),
         }
@@ -74,7 +72,7 @@ fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardEr
 }
 
 fn known_key(db: &impl Database, kid: &str) -> Result<Option<PublicKey>, BoardError> {
-    let Some(x) = store::signing_key(db, kid)? else {
+    let Some(x) = keys::signing_key(db, kid)? else {
         return Ok(None);
     };
     let key = Base64UrlUnpadded::decode_vec(&x)
@@ -92,17 +90,17 @@ fn known_key(db: &impl Database, kid: &str) -> Result<Option<PublicKey>, BoardEr
 /// Fetches and stores the keys, for the claim this instance won. A fetch that fails is a `503`,
 /// and the next may start a second later.
 fn fetch_keys(db: &impl Database) -> Result<(), BoardError> {
-    let keys = match users::signing_keys() {
+    let listed = match users::signing_keys() {
         Ok(keys) => keys,
         Err(unavailable) => {
-            store::finish_key_refresh(db, true, RETRY_SECONDS)?;
+            keys::finish_key_refresh(db, true, RETRY_SECONDS)?;
             return Err(BoardError::UserServiceDown(unavailable));
         }
     };
-    store::replace_signing_keys(db, &keys)?;
-    store::finish_key_refresh(db, false, RETRY_SECONDS)?;
+    keys::replace_signing_keys(db, &listed)?;
+    keys::finish_key_refresh(db, false, RETRY_SECONDS)?;
     // Kids are public; the line shows how often board asks.
-    let kids: Vec<&str> = keys.iter().map(|(kid, _)| kid.as_str()).collect();
+    let kids: Vec<&str> = listed.iter().map(|(kid, _)| kid.as_str()).collect();
     eprintln!("signing keys fetched: {kids:?}");
     Ok(())
 }

@@ -40,7 +40,7 @@ impl BoardError {
     /// is not logged.
     pub fn cause(&self) -> Option<String> {
         match self {
-            BoardError::UserServiceDown(Unavailable(reason)) => {
+            BoardError::UserServiceDown(reason) => {
                 Some(format!("user service unavailable: {reason}"))
             }
             BoardError::Database(error) => Some(format!("database error: {error:?}")),
@@ -83,6 +83,8 @@ impl From<BoardError> for Problem {
 
 #[cfg(test)]
 mod tests {
+    use wasi::http::types::ErrorCode;
+
     use super::*;
 
     #[test]
@@ -115,8 +117,8 @@ mod tests {
 
     #[test]
     fn an_unreachable_user_service_is_a_503_with_retry_after_and_a_logged_cause() {
-        let error = BoardError::UserServiceDown(Unavailable("refused".into()));
-        assert!(error.cause().unwrap().contains("refused"));
+        let error = BoardError::UserServiceDown(Unavailable::Call(ErrorCode::ConnectionRefused));
+        assert!(error.cause().unwrap().contains("ConnectionRefused"));
         let problem = Problem::from(error);
         assert_eq!(problem.status, 503);
         let retry = problem

@@ -9,24 +9,11 @@ use spin_sdk::http::{Request, Response};
 use crate::auth;
 use crate::domain::{Cursor, Limit, NewPost, PostId, UserId};
 use crate::error::{report, BoardError};
-use crate::store::{self, AuthorName, Post, Read};
-use crate::users::{self, Author, Unavailable};
+use crate::store;
+use crate::store::authors::{self, AuthorName};
+use crate::store::posts::{self, Post};
+use crate::users::{self, Author};
 use crate::views::{PostPage, PostView, PostWithAuthor};
-
-/// A response, and whether the author replica's feed is due for a pull once it is sent.
-pub struct Handled {
-    pub response: Response,
-    pub feed_due: bool,
-}
-
-impl From<Response> for Handled {
-    fn from(response: Response) -> Self {
-        Self {
-            response,
-            feed_due: false,
-        }
-    }
-}
 
 /// `POST /boards`, by the signed-in user only: the user service's signature on the token is
 /// proof enough that the author exists, so the write calls nobody. A name board has not met
@@ -41,14 +28,14 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
     }
     // A read first: most posts are by authors board already holds, and a write only to find
     // that out would queue for the write lock with every other post.
-    if store::known_author_name(&db, new_post.user_id)?.is_none() {
+    if authors::known_author_name(&db, new_post.user_id)?.is_none() {
         let author = AuthorName {
             id: new_post.user_id,
             name: &signed_in.name,
         };
-        store::introduce_author(&db, &author)?;
+        authors::introduce_author(&db, &author)?;
     }
-    let post = store::insert_post(&db, new_post.user_id, &new_post.title, &new_post.content)?;
+    let post = posts::insert(&db, new_post.user_id, &new_post.title, &new_post.content)?;
     Ok(respond::created(
         &format!("/boards/{}", post.id.get()),
         &PostView::from(&post),
@@ -56,38 +43,28 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
 }
 
 /// `GET /boards/{id}`.
-pub fn read_post(raw_id: &str) -> Result<Handled, BoardError> {
+pub fn read_post(raw_id: &str) -> Result<Response, BoardError> {
     let id = PostId::parse(raw_id)
         .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
     let db = store::SCHEMA.open()?;
-    let Read { found, feed_due } = store::find_post(&db, id)?;
-    let mut post = found.ok_or(BoardError::NotFound(id))?;
+    let mut post = posts::find(&db, id)?.ok_or(BoardError::NotFound(id))?;
     repair_authors(&db, std::slice::from_mut(&mut post));
-    Ok(Handled {
-        response: respond::json(200, &PostWithAuthor::new(&post)),
-        feed_due,
-    })
+    Ok(respond::json(200, &PostWithAuthor::new(&post)))
 }
 
 /// `GET /boards?userId=&limit=&cursor=`.
-pub fn list_posts(request: &Request) -> Result<Handled, BoardError> {
+pub fn list_posts(request: &Request) -> Result<Response, BoardError> {
     let user_id = query::parsed(request, "userId", UserId::parse)?;
     let limit = query::parsed(request, "limit", Limit::parse)?.unwrap_or(Limit::DEFAULT);
     let cursor = query::parsed(request, "cursor", Cursor::parse)?;
     let db = store::SCHEMA.open()?;
-    let Read {
-        found: mut page,
-        feed_due,
-    } = store::list_posts(&db, user_id, cursor, limit)?;
+    let mut page = posts::list(&db, user_id, cursor, limit)?;
     repair_authors(&db, &mut page.posts);
     let page = PostPage {
         boards: page.posts.iter().map(PostWithAuthor::new).collect(),
         next_cursor: page.next.map(Cursor::encode),
     };
-    Ok(Handled {
-        response: respond::json(200, &page),
-        feed_due,
-    })
+    Ok(respond::json(200, &page))
 }
 
 /// `GET /boards/health`: the database answers and holds the schema.
@@ -113,10 +90,10 @@ fn repair_authors(db: &impl db::Database, posts: &mut [Post]) {
     missing.dedup();
     let found = match users::find_many(&missing) {
         Ok(found) => found,
-        Err(Unavailable(reason)) => return report("read-repair: user service unavailable", reason),
+        Err(reason) => return report("read-repair: user service unavailable", reason),
     };
     let names: Vec<AuthorName> = found.values().map(author_name).collect();
-    if let Err(error) = store::store_authors(db, &names) {
+    if let Err(error) = authors::store_authors(db, &names) {
         report("read-repair: storing authors failed", format!("{error:?}"));
     }
     for post in posts.iter_mut().filter(|post| post.author_name.is_none()) {

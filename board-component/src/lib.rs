@@ -16,20 +16,19 @@ use spin_sdk::http::conversions::TryFromIncomingRequest;
 use spin_sdk::http::{IncomingRequest, OutgoingResponse, Request, ResponseOutparam};
 use spin_sdk::http_component;
 
-/// Answers first; then, if the read found the author replica's feed due, pulls it, so no
-/// client waits for the user service.
+/// Answers first; then, if a read found the author replica's feed due, pulls it, so no client
+/// waits for the user service.
 #[http_component]
 async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
-    let handled = match Request::try_from_incoming_request(incoming).await {
+    let response = match Request::try_from_incoming_request(incoming).await {
         Ok(request) => routes::handle(&request),
         Err(error) => {
             error::report("unreadable request", format!("{error:?}"));
             let problem = service_kit::Problem::bad_request("The request body could not be read.");
-            spin_sdk::http::Response::from(problem).into()
+            spin_sdk::http::Response::from(problem)
         }
     };
-    let response =
-        service_kit::respond::with_version(handled.response, &service_kit::service_version!());
+    let response = service_kit::respond::with_version(response, &service_kit::service_version!());
     let body = response.body().to_vec();
     match OutgoingResponse::try_from(response) {
         Ok(outgoing) => {
@@ -39,7 +38,5 @@ async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
         }
         Err(error) => error::report("building the response failed", format!("{error:?}")),
     }
-    if handled.feed_due {
-        replica::pull_if_claimed();
-    }
+    replica::pull_if_due();
 }

@@ -7,11 +7,14 @@
 //! Staleness is bounded: a rename shows once the next pull after it has run, at most
 //! `author_sync_interval` after the previous one, plus the request that triggers it.
 
-use service_kit::db::Database;
+use std::fmt::{self, Display, Formatter};
+
+use service_kit::db::{self, Database};
 
 use crate::domain::UserId;
 use crate::error::report;
-use crate::store::{self, AuthorName};
+use crate::store;
+use crate::store::authors::{self, AuthorName};
 use crate::users::{self, Unavailable};
 
 /// The Spin variable with the least time between two pulls, in seconds.
@@ -20,25 +23,53 @@ const DEFAULT_INTERVAL_SECONDS: f64 = 2.0;
 /// Pages one pull reads at most; a replica further behind catches up over the next pulls.
 const MAX_PAGES_PER_PULL: usize = 10;
 
-/// Pulls the change feed if this instance wins the claim. Never fails a request: a pull that
-/// cannot finish is logged, and the next due read tries again.
-pub fn pull_if_claimed() {
+/// Pulls the change feed if a read in this request found it due and this instance wins the
+/// claim. Never fails a request: a pull that cannot finish is logged, and the next due read
+/// tries again.
+pub fn pull_if_due() {
+    if !authors::feed_seen_due() {
+        return;
+    }
     if let Err(reason) = pull() {
         report("author feed pull failed", reason);
     }
 }
 
-fn pull() -> Result<(), String> {
-    let db = store::SCHEMA
-        .open_for_writes()
-        .map_err(|error| format!("database: {error:?}"))?;
-    let Some(mut after) = store::claim_feed_pull(&db, interval_seconds())
-        .map_err(|error| format!("database: {error:?}"))?
-    else {
+/// Why a pull stopped; the next due read tries again.
+#[derive(Debug)]
+enum PullFailed {
+    Database(db::Error),
+    UserService(Unavailable),
+}
+
+impl Display for PullFailed {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database(error) => write!(f, "database: {error:?}"),
+            Self::UserService(reason) => write!(f, "user service: {reason}"),
+        }
+    }
+}
+
+impl From<db::Error> for PullFailed {
+    fn from(error: db::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<Unavailable> for PullFailed {
+    fn from(reason: Unavailable) -> Self {
+        Self::UserService(reason)
+    }
+}
+
+fn pull() -> Result<(), PullFailed> {
+    let db = store::SCHEMA.open_for_writes()?;
+    let Some(mut after) = authors::claim_feed_pull(&db, interval_seconds())? else {
         return Ok(());
     };
     for _ in 0..MAX_PAGES_PER_PULL {
-        let page = users::changes(after).map_err(|Unavailable(reason)| reason)?;
+        let page = users::changes(after)?;
         apply(&db, &page)?;
         if page.changes.len() < users::FEED_PAGE {
             break;
@@ -48,7 +79,7 @@ fn pull() -> Result<(), String> {
     Ok(())
 }
 
-fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), String> {
+fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), db::Error> {
     let names: Vec<AuthorName> = page
         .changes
         .iter()
@@ -57,7 +88,7 @@ fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), String> {
             name: &change.name,
         })
         .collect();
-    store::apply_feed(db, &names, page.last_seq).map_err(|error| format!("database: {error:?}"))
+    authors::apply_feed(db, &names, page.last_seq)
 }
 
 /// The least time between two calls board makes on its own to refresh what it keeps of the

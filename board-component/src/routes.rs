@@ -4,26 +4,26 @@
 
 use service_kit::resource::{resource, Resource};
 use service_kit::Problem;
-use spin_sdk::http::{Method, Request};
+use spin_sdk::http::{Method, Request, Response};
 
 use crate::error::{report, BoardError};
-use crate::handlers::{self, Handled};
+use crate::handlers;
 
-pub fn handle(request: &Request) -> Handled {
+pub fn handle(request: &Request) -> Response {
     route(request).unwrap_or_else(|error| {
         if let Some(cause) = error.cause() {
             report(format!("{:?} {}", request.method(), request.path()), cause);
         }
-        Handled::from(spin_sdk::http::Response::from(Problem::from(error)))
+        Response::from(Problem::from(error))
     })
 }
 
-fn route(request: &Request) -> Result<Handled, BoardError> {
+fn route(request: &Request) -> Result<Response, BoardError> {
     match (resource(request.path(), "/boards"), request.method()) {
         (Resource::Collection, Method::Get) => handlers::list_posts(request),
-        (Resource::Collection, Method::Post) => handlers::write_post(request).map(Handled::from),
+        (Resource::Collection, Method::Post) => handlers::write_post(request),
         (Resource::Collection, _) => Err(Problem::method_not_allowed(&["GET", "POST"]).into()),
-        (Resource::Health, Method::Get) => handlers::health().map(Handled::from),
+        (Resource::Health, Method::Get) => handlers::health(),
         (Resource::Item(id), Method::Get) => handlers::read_post(id),
         (Resource::Health | Resource::Item(_), _) => {
             Err(Problem::method_not_allowed(&["GET"]).into())

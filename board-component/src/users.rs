@@ -8,6 +8,7 @@
 //! `first-byte-timeout` (crates/factor-outbound-http/src/wasi.rs).
 
 use std::collections::HashMap;
+use std::fmt::{self, Display, Formatter};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -35,9 +36,56 @@ pub struct Author {
     pub name: String,
 }
 
-/// The user service could not give an answer; the reason is for the log, not the client.
+/// Why the user service gave no answer board can use; for the log, not the client.
 #[derive(Debug)]
-pub struct Unavailable(pub String);
+pub enum Unavailable {
+    /// `user_service_url` cannot be read.
+    Variable(spin_sdk::variables::Error),
+    /// `user_service_url` is not a URL board can call: what is wrong with it.
+    BadUrl(&'static str),
+    /// The host would not take the request: the part it refused.
+    Request(&'static str),
+    /// The call failed: a refused or dropped connection, a timeout.
+    Call(ErrorCode),
+    /// The host lost the response.
+    Lost,
+    /// The user service answered, with a status other than 200.
+    Status(u16),
+    /// The answer's body broke off: the host's description.
+    Body(String),
+    TooLarge,
+    /// The answer is not the JSON board expects.
+    Unreadable(serde_json::Error),
+    /// The instance that claimed the fetch of the keys failed, or did not finish in time.
+    KeysNotFetched,
+}
+
+impl Display for Unavailable {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Variable(error) => write!(f, "variable {URL_VARIABLE}: {error}"),
+            Self::BadUrl(what) => write!(f, "{URL_VARIABLE} {what}"),
+            Self::Request(part) => write!(f, "building the request: {part}"),
+            Self::Call(code) => write!(f, "calling the user service: {code:?}"),
+            Self::Lost => f.write_str("the response was lost"),
+            Self::Status(status) => write!(f, "user service answered {status}"),
+            Self::Body(reason) => write!(f, "reading the answer: {reason}"),
+            Self::TooLarge => f.write_str("the answer is too large"),
+            Self::Unreadable(error) => write!(f, "unreadable answer: {error}"),
+            Self::KeysNotFetched => f.write_str("the user service's keys could not be fetched"),
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Variable(error) => Some(error),
+            Self::Unreadable(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct UserList {
@@ -81,7 +129,7 @@ pub struct FeedPage {
 pub fn changes(after: i64) -> Result<FeedPage, Unavailable> {
     let (status, body) = get(&format!("/users/changes?after={after}&limit={FEED_PAGE}"))?;
     if status != 200 {
-        return Err(Unavailable(format!("user service answered {status}")));
+        return Err(Unavailable::Status(status));
     }
     decode(&body)
 }
@@ -90,7 +138,7 @@ pub fn changes(after: i64) -> Result<FeedPage, Unavailable> {
 pub fn signing_keys() -> Result<Vec<(String, String)>, Unavailable> {
     let (status, body) = get("/users/keys")?;
     if status != 200 {
-        return Err(Unavailable(format!("user service answered {status}")));
+        return Err(Unavailable::Status(status));
     }
     let set: KeySet = decode(&body)?;
     Ok(set
@@ -109,19 +157,18 @@ pub fn find_many(ids: &[UserId]) -> Result<HashMap<i64, Author>, Unavailable> {
     let list: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
     let (status, body) = get(&format!("/users?ids={}", list.join(",")))?;
     if status != 200 {
-        return Err(Unavailable(format!("user service answered {status}")));
+        return Err(Unavailable::Status(status));
     }
     let list: UserList = decode(&body)?;
     Ok(list.users.into_iter().map(|user| (user.id, user)).collect())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Unavailable> {
-    serde_json::from_slice(body).map_err(|e| Unavailable(format!("unreadable answer: {e}")))
+    serde_json::from_slice(body).map_err(Unavailable::Unreadable)
 }
 
 fn get(path_and_query: &str) -> Result<(u16, Vec<u8>), Unavailable> {
-    let base = spin_sdk::variables::get(URL_VARIABLE)
-        .map_err(|e| Unavailable(format!("variable {URL_VARIABLE}: {e}")))?;
+    let base = spin_sdk::variables::get(URL_VARIABLE).map_err(Unavailable::Variable)?;
     let target = Target::parse(&base)?;
     let response = send_retrying_once(&target, path_and_query)?;
     let status = response.status();
@@ -144,13 +191,11 @@ impl Target {
         } else if let Some(rest) = url.strip_prefix("https://") {
             (Scheme::Https, rest)
         } else {
-            return Err(Unavailable(format!(
-                "{URL_VARIABLE} must start with http:// or https://"
-            )));
+            return Err(Unavailable::BadUrl("must start with http:// or https://"));
         };
         let (authority, base_path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.is_empty() {
-            return Err(Unavailable(format!("{URL_VARIABLE} has no host")));
+            return Err(Unavailable::BadUrl("has no host"));
         }
         Ok(Self {
             scheme,
@@ -171,7 +216,7 @@ enum Failed {
 impl From<Failed> for Unavailable {
     fn from(failed: Failed) -> Self {
         match failed {
-            Failed::Connection(code) => Unavailable(format!("calling the user service: {code:?}")),
+            Failed::Connection(code) => Unavailable::Call(code),
             Failed::Otherwise(unavailable) => unavailable,
         }
     }
@@ -195,8 +240,7 @@ fn send_retrying_once(
 }
 
 fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Failed> {
-    let failed =
-        |what: &str| Failed::Otherwise(Unavailable(format!("building the request: {what}")));
+    let failed = |part| Failed::Otherwise(Unavailable::Request(part));
     let headers = Fields::from_list(&[("accept".to_owned(), b"application/json".to_vec())])
         .map_err(|_| failed("headers"))?;
     let request = OutgoingRequest::new(headers);
@@ -229,9 +273,7 @@ fn send(target: &Target, path_and_query: &str) -> Result<IncomingResponse, Faile
     match pending.get() {
         Some(Ok(Ok(response))) => Ok(response),
         Some(Ok(Err(code))) => Err(failed_with(code)),
-        _ => Err(Failed::Otherwise(Unavailable(
-            "the response was lost".to_owned(),
-        ))),
+        _ => Err(Failed::Otherwise(Unavailable::Lost)),
     }
 }
 
@@ -242,28 +284,24 @@ fn failed_with(code: ErrorCode) -> Failed {
         ErrorCode::ConnectionRefused
         | ErrorCode::ConnectionTerminated
         | ErrorCode::HttpProtocolError => Failed::Connection(code),
-        other => Failed::Otherwise(Unavailable(format!("calling the user service: {other:?}"))),
+        other => Failed::Otherwise(Unavailable::Call(other)),
     }
 }
 
 fn read_body(response: &IncomingResponse) -> Result<Vec<u8>, Unavailable> {
-    let lost = || Unavailable("the response body was lost".to_owned());
-    let body = response.consume().map_err(|_| lost())?;
-    let stream = body.stream().map_err(|_| lost())?;
+    let body = response.consume().map_err(|_| Unavailable::Lost)?;
+    let stream = body.stream().map_err(|_| Unavailable::Lost)?;
     let mut bytes = Vec::new();
     loop {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(Unavailable(format!(
-                    "reading the answer: {}",
-                    e.to_debug_string()
-                )))
+                return Err(Unavailable::Body(e.to_debug_string()))
             }
         }
         if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(Unavailable("the answer is too large".to_owned()));
+            return Err(Unavailable::TooLarge);
         }
     }
     Ok(bytes)

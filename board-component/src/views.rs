@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::store::Post;
+use crate::store::posts::Post;
 
 /// A post as written, without its author: the answer to `POST /boards`.
 #[derive(Serialize)]
