@@ -15,6 +15,7 @@ pub mod sqlite;
 mod sqlite_libsql;
 mod state;
 pub mod telemetry;
+mod trigger;
 pub mod variables;
 pub mod watch;
 pub mod world;
