@@ -12,7 +12,6 @@ pub mod routes;
 pub mod runtime_config;
 pub mod server;
 pub mod sqlite;
-mod sqlite_libsql;
 mod state;
 pub mod telemetry;
 mod trigger;

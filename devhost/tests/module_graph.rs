@@ -3,31 +3,52 @@
 //! circle fails here, with the whole graph in the message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// Module name → the modules of this crate its non-test code names.
+/// Module name → the modules of this crate its non-test code names. A module is a file, or a
+/// folder with a `mod.rs`, whose files count as one module.
 fn module_graph(src: &Path) -> Graph {
-    let modules: BTreeSet<String> = std::fs::read_dir(src)
+    let sources: BTreeMap<String, String> = std::fs::read_dir(src)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
-        .map(|path| path.file_stem().unwrap().to_str().unwrap().to_owned())
-        .filter(|name| name != "lib" && name != "main")
+        .filter_map(|path| {
+            let name = path.file_stem()?.to_str()?.to_owned();
+            let files: Vec<PathBuf> = if path.is_dir() && path.join("mod.rs").exists() {
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path())
+                    .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
+                    .collect()
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                vec![path]
+            } else {
+                return None;
+            };
+            let code = files
+                .iter()
+                .map(|file| non_test_code(&std::fs::read_to_string(file).unwrap()))
+                .collect();
+            Some((name, code))
+        })
+        .filter(|(name, _)| name != "lib" && name != "main")
         .collect();
-    modules
+    sources
         .iter()
-        .map(|module| {
-            let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap();
+        .map(|(module, code)| {
             let named = crate_paths(code)
                 .into_iter()
-                .filter(|name| name != module && modules.contains(name))
+                .filter(|name| name != module && sources.contains_key(name))
                 .collect();
             (module.clone(), named)
         })
         .collect()
+}
+
+/// A file's code before its test module.
+fn non_test_code(text: &str) -> String {
+    text.split("#[cfg(test)]").next().unwrap().to_owned()
 }
 
 /// The first segment of every `crate::…` path, including each of a `crate::{a, b::c}` group.
@@ -101,6 +122,10 @@ fn describe(graph: &Graph) -> String {
 fn devhost_modules_import_one_way() {
     let graph = module_graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     assert!(graph.len() > 10, "the sources were not found: {graph:?}");
+    assert!(
+        graph["sqlite"].contains("runtime_config"),
+        "a folder module is read whole: {graph:?}"
+    );
     if let Some(circle) = find_circle(&graph) {
         panic!(
             "import circle: {}\n\nthe module graph:\n{}",

@@ -1,0 +1,117 @@
+//! Idle connections to files, handed out again: opening a connection and parsing the schema
+//! was the largest cost of a small request. Spin opens a new one for every `open`; a
+//! connection comes back here only if the next request could not tell it from a new one.
+
+use crate::bindings::fermyon::spin::sqlite::Error;
+use crate::runtime_config::Location;
+
+use super::file::File;
+use super::{Backend, Connection, Databases};
+
+/// Idle connections kept per label; more than this many at once are closed instead.
+const MAX_IDLE_PER_LABEL: usize = 32;
+
+impl Databases {
+    /// An idle connection to `label`, or a new one.
+    pub(super) fn acquire(&self, label: &str) -> Result<Connection, Error> {
+        let reused = self
+            .idle
+            .lock()
+            .expect("pool lock")
+            .get_mut(label)
+            .and_then(Vec::pop);
+        match reused {
+            Some(connection) => Ok(connection),
+            None => self.connect(label),
+        }
+    }
+
+    fn connect(&self, label: &str) -> Result<Connection, Error> {
+        let backend = match self.location(label) {
+            None => return Err(Error::NoSuchDatabase),
+            Some(Location::Libsql { .. }) => {
+                let server = self.servers.get(label).ok_or(Error::NoSuchDatabase)?;
+                Backend::Server(server.connect()?)
+            }
+            Some(location) => Backend::File(File::open(location)?),
+        };
+        Ok(Connection {
+            label: label.to_owned(),
+            backend,
+        })
+    }
+
+    /// Takes a connection back when the component is done with it, if it can be reused. A
+    /// server connection is dropped: its stream ends, and the server rolls back what it left
+    /// open; the label's client and its HTTP connections stay.
+    pub(super) fn release(&self, connection: Connection) {
+        let Backend::File(file) = &connection.backend else {
+            return;
+        };
+        let on_disk = matches!(self.location(&connection.label), Some(Location::File(_)));
+        if !(on_disk && file.is_clean()) {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        let pool = idle.entry(connection.label.clone()).or_default();
+        if pool.len() < MAX_IDLE_PER_LABEL {
+            pool.push(connection);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::file::execute;
+    use super::super::{test_file, test_grant, Connection};
+
+    /// Marks `connection` by inserting `rows` rows: SQLite's `changes()` is kept per
+    /// connection, so a connection handed on still reports the mark and a new one reports 0.
+    /// (Addresses cannot tell connections apart: a freed one's is given to the next.)
+    fn mark(connection: &Connection, rows: usize) {
+        let values = vec!["(1)"; rows].join(", ");
+        execute(
+            test_file(connection),
+            &format!("INSERT INTO t VALUES {values}"),
+            vec![],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_clean_connection_is_reused_and_a_changed_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = test_grant(dir.path(), &["users"]);
+        let first = users.open("users").unwrap();
+        execute(test_file(&first), "CREATE TABLE t (x)", vec![]).unwrap();
+        mark(&first, 3);
+        users.databases.release(first);
+        let second = users.open("users").unwrap();
+        assert_eq!(
+            test_file(&second).changes(),
+            3,
+            "a clean connection is reused"
+        );
+
+        mark(&second, 5);
+        execute(test_file(&second), "BEGIN", vec![]).unwrap();
+        users.databases.release(second);
+        let third = users.open("users").unwrap();
+        assert_eq!(
+            test_file(&third).changes(),
+            0,
+            "an open transaction is not handed on"
+        );
+        assert!(test_file(&third).is_autocommit());
+
+        mark(&third, 7);
+        execute(test_file(&third), "PRAGMA foreign_keys = ON", vec![]).unwrap();
+        users.databases.release(third);
+        let fourth = users.open("users").unwrap();
+        assert_eq!(
+            test_file(&fourth).changes(),
+            0,
+            "a pragma that set something is not handed on"
+        );
+    }
+}
