@@ -55,8 +55,8 @@ READS = {"GET /users/{id}", "GET /boards/{id}", "GET /boards?limit=20", "GET /st
 BURST_READ = "/boards/1"
 BURST_CONCURRENCY = 16
 BURST_SHARE = 0.8
-# The statements behind `GET /boards/{id}` and `POST /boards`, as board-component/src/store.rs
-# sends them (find_post, insert_post), for the server's own figure; `args` in Hrana's form.
+# The statements behind `GET /boards/{id}` and `POST /boards`, as board-component/src/store/posts.rs
+# sends them (find, insert), for the server's own figure; `args` in Hrana's form.
 SQLD_STATEMENTS = {
     "GET /boards/{id}": (
         "SELECT p.id, p.user_id, p.title, p.content, p.created_at, a.name AS author_name, "
