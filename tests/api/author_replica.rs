@@ -12,6 +12,7 @@ use e2e::client::Client;
 use e2e::db::Store;
 use e2e::host::{AppSpec, RunningApp, LABELS};
 use e2e::split::SplitApp;
+use e2e::wait::eventually;
 use e2e::workspace;
 use serde_json::{json, Value};
 
@@ -69,15 +70,10 @@ fn a_rename_shows_on_board_reads_within_the_interval() {
     rename(&app.client, ann, "ann@example.org", "Annie");
     let renamed = Instant::now();
     // The interval, plus the read that finds the feed due and the pull after it.
-    let deadline = renamed + INTERVAL + Duration::from_secs(2);
-    while author_of(&app.client, post)["name"] != "Annie" {
-        assert!(
-            Instant::now() < deadline,
-            "the rename did not show:\n{}",
-            app.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually(INTERVAL + Duration::from_secs(2), || {
+        author_of(&app.client, post)["name"] == "Annie"
+    })
+    .unwrap_or_else(|| panic!("the rename did not show:\n{}", app.log()));
     eprintln!(
         "replica: the rename showed on board {:?} after it",
         renamed.elapsed()
@@ -108,10 +104,7 @@ fn fifty_concurrent_reads_after_the_interval_pull_the_feed_once() {
         assert_eq!(reader.join().unwrap(), 200);
     }
     // The pull runs after the responses; give it a moment to be logged.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while feed_reads(&app) == before && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
+    eventually(Duration::from_secs(2), || feed_reads(&app) != before);
     thread::sleep(Duration::from_millis(300));
     assert_eq!(
         feed_reads(&app) - before,
@@ -202,18 +195,13 @@ fn after_sigkill_crash_rounds_the_replica_and_the_feed_agree() {
     }
     // Once a pull has run after the last rename, every author reads as the user service says.
     let expected = names_in_the_user_service(&app.client, &users);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), || {
+        authors_shown_by_board(&app.client) == expected
+    })
+    .unwrap_or_else(|| {
         let shown = authors_shown_by_board(&app.client);
-        if shown == expected {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica {shown:?} != users {expected:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        panic!("replica {shown:?} != users {expected:?}")
+    });
     for label in LABELS {
         assert_eq!(app.store(label).integrity_check(), "ok", "{label}");
     }

@@ -13,6 +13,7 @@ use e2e::double::{self, DyingServer};
 use e2e::host::RunningApp;
 use e2e::jwt;
 use e2e::split::SplitApp;
+use e2e::wait::eventually;
 use serde_json::json;
 
 /// Board's call to the user service gives up after 1 s to connect and 1 s to the first byte;
@@ -211,14 +212,11 @@ fn an_unusable_users_database_takes_down_only_the_user_service() {
     let user_log = app.component_stderr("user-component");
     assert!(user_log.contains("database error"), "{}", app.log());
     // The read found the author feed due and tried to pull it after answering.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !app
-        .component_stderr("board-component")
-        .contains("author feed pull failed")
-    {
-        assert!(Instant::now() < deadline, "{}", app.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(5), || {
+        app.component_stderr("board-component")
+            .contains("author feed pull failed")
+    })
+    .unwrap_or_else(|| panic!("{}", app.log()));
 }
 
 #[test]

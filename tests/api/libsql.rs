@@ -15,6 +15,7 @@ use e2e::client::{assert_unavailable_within, Client, Reply};
 use e2e::host::{write_file, AppSpec, RunningApp};
 use e2e::load;
 use e2e::sqld::{self, Sqld};
+use e2e::wait::eventually;
 use e2e::workspace;
 use serde_json::json;
 
@@ -546,14 +547,10 @@ fn make_run_on_libsql_serves_from_a_server_per_service_and_ctrl_c_stops_all_of_i
         .spawn()
         .unwrap();
     let client = Client::new(&format!("http://{addr}"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.try_send("GET", "/users/health", None, b"").is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "make run DB=libsql did not serve"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(60), || {
+        client.try_send("GET", "/users/health", None, b"").is_ok()
+    })
+    .expect("make run DB=libsql did not serve");
     let ann = client.sign_up("ann@example.org", "Ann");
     client.write_post(ann, "on libSQL");
     let config =

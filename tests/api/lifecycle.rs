@@ -7,9 +7,10 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::host::{write_file, AppSpec, Host, RunningApp};
+use e2e::wait::eventually;
 
 const DEVHOST_ONLY_DRAIN: &str = "Spin 4.0.2 aborts its accept loop on SIGTERM and exits without \
      waiting for requests in flight (crates/trigger/src/cli.rs): skip this test by name on Spin";
@@ -49,11 +50,10 @@ fn a_request_in_flight_at_sigterm_is_answered_and_then_the_host_exits() {
 
     let pid = app.pid().unwrap();
     e2e::process::signal_group(pid, libc::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(app.addr).is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(Duration::from_secs(10), || {
+        TcpStream::connect(app.addr).is_err()
+    })
+    .expect("still accepting after SIGTERM");
 
     stream.write_all(rest.as_bytes()).unwrap();
     let mut answer = String::new();
@@ -89,15 +89,10 @@ fn a_failed_accept_is_logged_and_the_server_goes_on() {
     let idle: Vec<TcpStream> = (0..8)
         .map(|_| TcpStream::connect(app.addr).unwrap())
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app.log().contains("accept failed") {
-        assert!(
-            Instant::now() < deadline,
-            "no failed accept:\n{}",
-            app.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(10), || {
+        app.log().contains("accept failed")
+    })
+    .unwrap_or_else(|| panic!("no failed accept:\n{}", app.log()));
     drop(idle);
     set_soft_nofile_limit(pid, soft, hard);
 

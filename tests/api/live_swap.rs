@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::client::Client;
 use e2e::host::{write_file, AppSpec, Host, RunningApp};
 use e2e::load;
+use e2e::wait::eventually;
 use e2e::{built_wasm, swap_test_wasm, workspace};
 use serde_json::json;
 
@@ -193,19 +194,11 @@ impl Load {
 
 /// Waits until the user service answers with a build other than `old`; returns it.
 fn wait_for_a_new_version(app: &RunningApp, old: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually(Duration::from_secs(20), || {
         let version = app.client.service_version("/users/health");
-        if version != old {
-            return version;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new build was not swapped in:\n{}",
-            app.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+        (version != old).then_some(version)
+    })
+    .unwrap_or_else(|| panic!("the new build was not swapped in:\n{}", app.log()))
 }
 
 #[test]
@@ -218,14 +211,9 @@ fn a_broken_build_is_refused_and_the_previous_one_keeps_serving() {
         b"\0asm not really",
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app.log().contains("refused the new build") {
-        assert!(
-            Instant::now() < deadline,
-            "no refusal logged:\n{}",
-            app.log()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(10), || {
+        app.log().contains("refused the new build")
+    })
+    .unwrap_or_else(|| panic!("no refusal logged:\n{}", app.log()));
     assert_eq!(app.client.service_version("/users/health"), before);
 }

@@ -7,11 +7,12 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::client::Client;
 use e2e::host::{free_port, AppSpec, RunningApp};
 use e2e::split::SplitScript;
+use e2e::wait::eventually;
 use e2e::{jwt, process, workspace};
 use serde_json::Value;
 
@@ -42,11 +43,10 @@ impl Receiver {
             .process_group(0)
             .spawn()
             .expect("the venv's python (make tools) runs the receiver");
-        let deadline = Instant::now() + EXPORT_TIMEOUT;
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "the OTLP receiver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(EXPORT_TIMEOUT, || {
+            std::net::TcpStream::connect(addr).is_ok()
+        })
+        .expect("the OTLP receiver did not start");
         Self {
             child,
             endpoint: format!("http://{addr}"),
@@ -74,10 +74,9 @@ impl Receiver {
     /// Waits until the trace of the request whose server span is `method path` holds a call
     /// from board to the user service whose path starts with `called`; returns that trace.
     fn trace_of(&self, method: &str, route: &str, called: &str, log: impl Fn() -> String) -> Trace {
-        let deadline = Instant::now() + EXPORT_TIMEOUT;
-        loop {
+        eventually(EXPORT_TIMEOUT, || {
             let spans = self.spans();
-            let found = spans
+            spans
                 .iter()
                 .filter(|span| span["name"] == format!("{method} {route}"))
                 .map(|server| Trace::of(&spans, server))
@@ -86,23 +85,20 @@ impl Receiver {
                     trace.call_to(called).is_some()
                         && trace.user_span().is_some()
                         && trace.named(BOARD_SPAN).is_some()
-                });
-            if let Some(trace) = found {
-                return trace;
-            }
-            assert!(
-                Instant::now() < deadline,
+                })
+        })
+        .unwrap_or_else(|| {
+            panic!(
                 "no trace of {method} {route} calling {called} with the user service's span; \
                  spans received:\n{}\nhost log:\n{}",
-                spans
+                self.spans()
                     .iter()
                     .map(Value::to_string)
                     .collect::<Vec<_>>()
                     .join("\n"),
                 log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 }
 

@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use crate::host::free_port;
+use crate::wait::eventually;
 use crate::{process, workspace};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -114,23 +115,18 @@ impl Browser {
         });
         let capabilities = capabilities.as_object().unwrap().clone();
         let url = format!("http://{}", self.driver_addr);
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
+        // The driver takes a moment to listen.
+        let mut last_error = None;
+        eventually(STEP_TIMEOUT, || {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
             let attempt = self.runtime.block_on(
                 ClientBuilder::new(connector)
                     .capabilities(capabilities.clone())
                     .connect(&url),
             );
-            match attempt {
-                Ok(client) => return client,
-                // The driver takes a moment to listen.
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(error) => panic!("no WebDriver session with Chromium: {error}"),
-            }
-        }
+            attempt.map_err(|error| last_error = Some(error)).ok()
+        })
+        .unwrap_or_else(|| panic!("no WebDriver session with Chromium: {last_error:?}"))
     }
 
     fn client(&self) -> &fantoccini::Client {
@@ -152,19 +148,17 @@ impl Browser {
 
     /// Waits until `script` returns something truthy, and returns that; panics naming `what`.
     pub fn wait_for(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
+        eventually(STEP_TIMEOUT, || {
             let value = self.run(script, vec![]);
-            if !matches!(value, Value::Null | Value::Bool(false)) && value != json!("") {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
+            let truthy = !matches!(value, Value::Null | Value::Bool(false)) && value != json!("");
+            truthy.then_some(value)
+        })
+        .unwrap_or_else(|| {
+            panic!(
                 "the page did not show {what} within {STEP_TIMEOUT:?}; it shows:\n{}",
                 self.visible_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            )
+        })
     }
 
     /// Waits until the element `css` is there and its text contains `text`.

@@ -13,12 +13,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::client::Client;
 use crate::db::Store;
 use crate::process;
 use crate::sqld::{self, Backend, Sqld};
+use crate::wait::eventually;
 use crate::workspace;
 
 /// The app's labels, each one service's database.
@@ -318,20 +319,18 @@ impl RunningApp {
     }
 
     fn wait_until_answering(&mut self) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
+        let answering = eventually(START_TIMEOUT, || {
             if !self.is_running() {
                 panic!("the host exited at start-up:\n{}", self.log());
             }
-            if self.client.try_send("GET", "/", None, b"").is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            self.client.try_send("GET", "/", None, b"").is_ok()
+        });
+        if answering.is_none() {
+            panic!(
+                "the host did not answer within {START_TIMEOUT:?}:\n{}",
+                self.log()
+            );
         }
-        panic!(
-            "the host did not answer within {START_TIMEOUT:?}:\n{}",
-            self.log()
-        );
     }
 
     /// Starts the host expecting it to refuse to start; returns what it printed.
@@ -345,26 +344,22 @@ impl RunningApp {
             .spawn()
             .expect("the host starts");
         let group = child.id();
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
-            if child.try_wait().expect("wait").is_some() {
-                let output = child.wait_with_output().expect("output");
-                assert!(
-                    !output.status.success(),
-                    "the host exited cleanly instead of refusing"
-                );
-                process::wait_until_gone(group, addr);
-                return format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if eventually(START_TIMEOUT, || child.try_wait().expect("wait").is_some()).is_none() {
+            process::signal_group(group, libc::SIGKILL);
+            let _ = child.wait();
+            panic!("the host kept running; it should have refused to start");
         }
-        process::signal_group(group, libc::SIGKILL);
-        let _ = child.wait();
-        panic!("the host kept running; it should have refused to start");
+        let output = child.wait_with_output().expect("output");
+        assert!(
+            !output.status.success(),
+            "the host exited cleanly instead of refusing"
+        );
+        process::wait_until_gone(group, addr);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     }
 }
 
@@ -373,10 +368,9 @@ impl Drop for RunningApp {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             process::signal_group(child.id(), libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(25));
-            }
+            eventually(Duration::from_secs(10), || {
+                !matches!(child.try_wait(), Ok(None))
+            });
             process::signal_group(child.id(), libc::SIGKILL);
             let _ = child.wait();
         }

@@ -13,6 +13,7 @@ pub mod load;
 pub mod process;
 pub mod split;
 pub mod sqld;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 

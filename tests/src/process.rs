@@ -2,8 +2,9 @@
 //! because `spin up` serves through a child (`spin trigger http`): a signal to `spin up` alone
 //! would leave that child serving. Signals go to the whole group.
 
+use crate::wait::eventually;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a stopped host may take to let go of its port and its processes.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -27,18 +28,16 @@ pub fn group_members(group: u32) -> Vec<u32> {
 /// Waits until no live process is left in `group` and nothing accepts connections on `addr`;
 /// panics, naming what is left, when that takes longer than the stop timeout.
 pub fn wait_until_gone(group: u32, addr: SocketAddr) {
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    loop {
+    let left = || {
         let members = group_members(group);
         let listening = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
-        if members.is_empty() && !listening {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
+        (members, listening)
+    };
+    if eventually(STOP_TIMEOUT, || left() == (Vec::new(), false)).is_none() {
+        let (members, listening) = left();
+        panic!(
             "after {STOP_TIMEOUT:?}, group {group} still has {members:?}; {addr} accepting: {listening}"
         );
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 

@@ -9,14 +9,14 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::client::Client;
 use crate::host::{free_port, write_file, AppSpec, Host, RunningApp};
 use crate::sqld::Backend;
+use crate::wait::eventually;
 use crate::{process, workspace};
 
 /// Replicas per service split mode runs in the tests: one per file, two per libSQL server (as
@@ -224,16 +224,9 @@ impl SplitScript {
         std::fs::read_to_string(self.dir.path().join("split.log")).unwrap_or_default()
     }
 
-    pub fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while !ready() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+    pub fn wait_for(&self, what: &str, ready: impl FnMut() -> bool) {
+        eventually(Duration::from_secs(90), ready)
+            .unwrap_or_else(|| panic!("timed out waiting for {what}:\n{}", self.log()));
     }
 
     /// Stops the script as a service manager would (SIGTERM to its process group) and asserts

@@ -11,11 +11,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::host::free_port;
+use crate::wait::eventually;
 use crate::{process, workspace};
 
 /// How long a fresh server may take to answer `GET /health`.
@@ -153,23 +154,21 @@ impl Sqld {
     /// Waits until the server answers its health check through the guard: the guard has seen
     /// it up (within its 250 ms check interval of the server's first answer).
     fn wait_until_healthy(&mut self) {
-        let deadline = Instant::now() + START_TIMEOUT;
         let agent = agent();
-        while Instant::now() < deadline {
+        let healthy = eventually(START_TIMEOUT, || {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     panic!("sqld exited at start-up ({status}):\n{}", self.log());
                 }
             }
-            if agent.get(&format!("{}/health", self.url())).call().is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
+            agent.get(&format!("{}/health", self.url())).call().is_ok()
+        });
+        if healthy.is_none() {
+            panic!(
+                "sqld did not answer within {START_TIMEOUT:?}:\n{}",
+                self.log()
+            );
         }
-        panic!(
-            "sqld did not answer within {START_TIMEOUT:?}:\n{}",
-            self.log()
-        );
     }
 
     pub fn log(&self) -> String {
