@@ -85,23 +85,6 @@ fn invalid_posts_are_422_with_every_field_error() {
 }
 
 #[test]
-fn bad_bodies_are_400_415_and_413() {
-    let app = RunningApp::start_default();
-    app.client
-        .send("POST", "/boards", Some("application/json"), b"[]")
-        .problem(400);
-    app.client
-        .send("POST", "/boards", Some("application/json"), b"{,}")
-        .problem(400);
-    app.client
-        .send("POST", "/boards", Some("text/plain"), b"{}")
-        .problem(415);
-    let content = "x".repeat(70_000);
-    let body = json!({ "userId": 1, "title": "t", "content": content });
-    app.client.post_json("/boards", &body).problem(413);
-}
-
-#[test]
 fn content_of_exactly_20000_characters_is_accepted_and_one_more_is_not() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");

@@ -2,6 +2,7 @@
 //! 5xx, and the databases are byte-for-byte what they were. Secrets never leave the service.
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use base64ct::{Base64, Encoding};
 use e2e::client::Reply;
 use e2e::host::RunningApp;
 use serde_json::json;
@@ -14,8 +15,47 @@ struct Case {
     method: &'static str,
     path: String,
     content_type: Option<&'static str>,
+    /// Credentials an endpoint checks before it reads the body.
+    authorization: Option<String>,
     body: Vec<u8>,
     status: u16,
+}
+
+/// An endpoint that takes a JSON body, and the credentials it checks before it reads it.
+struct JsonEndpoint {
+    method: &'static str,
+    path: String,
+    authorization: Option<String>,
+}
+
+impl JsonEndpoint {
+    fn case(&self, content_type: Option<&'static str>, body: &[u8], status: u16) -> Case {
+        Case {
+            authorization: self.authorization.clone(),
+            ..case(self.method, &self.path, content_type, body, status)
+        }
+    }
+}
+
+/// Every endpoint that takes JSON, as its own client calls it. A write to the boards checks
+/// its body before its token, a rename its credentials first (user `ann`'s, password SECRET).
+fn json_endpoints(ann: i64) -> [JsonEndpoint; 4] {
+    let endpoint = |method, path: &str, authorization| JsonEndpoint {
+        method,
+        path: path.to_owned(),
+        authorization,
+    };
+    let basic = Base64::encode_string(format!("ann@example.org:{SECRET}").as_bytes());
+    [
+        endpoint("POST", "/users", None),
+        endpoint("POST", "/users/tokens", None),
+        endpoint(
+            "PATCH",
+            &format!("/users/{ann}"),
+            Some(format!("Basic {basic}")),
+        ),
+        endpoint("POST", "/boards", None),
+    ]
 }
 
 fn case(
@@ -29,6 +69,7 @@ fn case(
         method,
         path: path.to_owned(),
         content_type,
+        authorization: None,
         body: body.into(),
         status,
     }
@@ -44,8 +85,9 @@ fn sized_sign_up(len: usize) -> Vec<u8> {
     body.into_bytes()
 }
 
-fn corpus() -> Vec<Case> {
+fn corpus(ann: i64) -> Vec<Case> {
     let mut cases = Vec::new();
+    let endpoints = json_endpoints(ann);
     // Malformed, truncated, not JSON at all, or JSON that is not an object: 400.
     for body in [
         &b"{"[..],
@@ -63,8 +105,11 @@ fn corpus() -> Vec<Case> {
         b"{\"name\":\"\xff\xfe\"}",
         b"\xef\xbb\xbf{}",
     ] {
-        cases.push(case("POST", "/users", JSON, body, 400));
-        cases.push(case("POST", "/boards", JSON, body, 400));
+        cases.extend(
+            endpoints
+                .iter()
+                .map(|endpoint| endpoint.case(JSON, body, 400)),
+        );
     }
     // Wrong types, nulls, missing and unknown fields, bad values: 422.
     let users_422 = [
@@ -123,13 +168,12 @@ fn corpus() -> Vec<Case> {
         sized_sign_up(64 * 1024 + 1),
         413,
     ));
-    cases.push(case(
-        "POST",
-        "/boards",
-        JSON,
-        vec![b' '; 64 * 1024 + 1],
-        413,
-    ));
+    let over_the_limit = vec![b' '; 64 * 1024 + 1];
+    cases.extend(
+        endpoints
+            .iter()
+            .map(|endpoint| endpoint.case(JSON, &over_the_limit, 413)),
+    );
     // Wrong or missing media type: 415.
     for content_type in [
         None,
@@ -138,8 +182,11 @@ fn corpus() -> Vec<Case> {
         Some("application/jsonp"),
     ] {
         let body = json!({ "email": "m@example.org", "name": "M", "password": SECRET }).to_string();
-        cases.push(case("POST", "/users", content_type, body.clone(), 415));
-        cases.push(case("POST", "/boards", content_type, body, 415));
+        cases.extend(
+            endpoints
+                .iter()
+                .map(|endpoint| endpoint.case(content_type, body.as_bytes(), 415)),
+        );
     }
     // Ids that are not positive integers: 400; paths below an id: 404.
     for id in [
@@ -236,7 +283,7 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
     let (users_db, boards_db) = (app.store("users"), app.store("boards"));
     let before = (users_db.dump("users"), boards_db.dump("posts"));
 
-    let corpus = corpus();
+    let corpus = corpus(ann);
     for case in &corpus {
         let what = format!(
             "{} {} ({:?}, {} bytes)",
@@ -245,9 +292,18 @@ fn every_hostile_request_gets_its_4xx_and_changes_nothing() {
             case.content_type,
             case.body.len()
         );
+        let headers: Vec<(&str, &str)> = [
+            case.content_type.map(|value| ("content-type", value)),
+            case.authorization
+                .as_deref()
+                .map(|value| ("authorization", value)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let reply = app
             .client
-            .send(case.method, &case.path, case.content_type, &case.body);
+            .send_with(case.method, &case.path, &headers, &case.body);
         assert!(reply.status < 500, "{what}: server error {}", reply.text());
         reply.problem(case.status);
         if case.status == 405 {

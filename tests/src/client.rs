@@ -148,11 +148,19 @@ impl Client {
 
     /// A GET with the request headers `headers`, e.g. a conditional one.
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self.agent.get(&format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.set(name, value);
-        }
-        read_reply(request.call()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        self.send_with("GET", path, headers, b"")
+    }
+
+    /// Any method, these request headers, these bytes.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        self.try_request(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -266,14 +274,9 @@ impl Client {
         authorization: Option<&str>,
         body: &Value,
     ) -> Result<Reply, String> {
-        let mut request = self
-            .agent
-            .request(method, &format!("{}{path}", self.base))
-            .set("content-type", "application/json");
-        if let Some(authorization) = authorization {
-            request = request.set("authorization", authorization);
-        }
-        read_reply(request.send_bytes(body.to_string().as_bytes()))
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(authorization.map(|value| ("authorization", value)));
+        self.try_request(method, path, &headers, body.to_string().as_bytes())
     }
 
     /// Any method, any content type (or none), any bytes.
@@ -290,9 +293,24 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Reply, String> {
+        let headers: Vec<_> = content_type
+            .map(|value| ("content-type", value))
+            .into_iter()
+            .collect();
+        self.try_request(method, path, &headers, body)
+    }
+
+    /// The one place a request is made.
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
         let mut request = self.agent.request(method, &format!("{}{path}", self.base));
-        if let Some(content_type) = content_type {
-            request = request.set("content-type", content_type);
+        for (name, value) in headers {
+            request = request.set(name, value);
         }
         read_reply(request.send_bytes(body))
     }
