@@ -4,5 +4,9 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "users-and-boards:services/spin-host",
-    imports: { default: trappable },
+    // A statement is waited for without holding a thread, as in Spin (see `sqlite/host.rs`).
+    imports: {
+        "fermyon:spin/sqlite.[method]connection.execute": async | trappable,
+        default: trappable,
+    },
 });

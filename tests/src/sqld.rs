@@ -171,8 +171,10 @@ impl Sqld {
         }
     }
 
+    /// The server's log, then its guard's (which says when and why it marked the server down).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("sqld.log")).unwrap_or_default()
+        let read = |name| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        format!("{}\n[guard]\n{}", read("sqld.log"), read("guard.log"))
     }
 
     /// Stops the server (SIGTERM to its group) and waits until it is gone.

@@ -54,19 +54,41 @@ impl sqlite::HostConnection for SqliteState {
         Ok(Ok(Resource::new_own(rep)))
     }
 
-    fn execute(
+    /// Async, as in Spin: the guest waits for its statement without holding a thread. A
+    /// blocking call here (`block_in_place`) handed the worker's place to a new thread, and the
+    /// guest went on, its CPU-bound work (a sign-up's Argon2 hash) and all, on a thread beyond
+    /// the runtime's: a burst of 100 sign-ups ran on as many threads, and the libSQL server's
+    /// health check, starved of CPU, took over 800 ms, so its guard cut every connection.
+    async fn execute(
         &mut self,
         connection: Resource<sqlite::Connection>,
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        Ok(match &self.connection(&connection)?.backend {
-            // SQLite blocks (up to the busy timeout); let tokio move other tasks off this thread.
-            Backend::File(file) => {
-                tokio::task::block_in_place(|| file.execute(&statement, parameters))
-            }
-            Backend::Server(server) => libsql::execute(server, &statement, parameters),
+        let rep = connection.rep();
+        let server = match &self.connection(&connection)?.backend {
+            Backend::Server(server) => Some(server.clone()),
+            Backend::File(_) => None,
+        };
+        if let Some(server) = server {
+            return Ok(libsql::execute(&server, &statement, parameters).await);
+        }
+        // SQLite blocks (up to the busy timeout): on a thread for blocking work, which the
+        // connection goes to and comes back from.
+        let Some(mut taken) = self.connections.remove(&rep) else {
+            return Err(wasmtime::format_err!("no such sqlite connection"));
+        };
+        let Backend::File(file) = taken.backend else {
+            unreachable!("a file connection, as matched above");
+        };
+        let (file, result) = tokio::task::spawn_blocking(move || {
+            let result = file.execute(&statement, parameters);
+            (file, result)
         })
+        .await?;
+        taken.backend = Backend::File(file);
+        self.connections.insert(rep, taken);
+        Ok(result)
     }
 
     fn drop(&mut self, connection: Resource<sqlite::Connection>) -> wasmtime::Result<()> {

@@ -46,6 +46,8 @@ pub struct Server {
 }
 
 /// A guest's connection: its own stream on the server, and how to ask if the server lives.
+/// Cloning shares the stream.
+#[derive(Clone)]
 pub struct Connection {
     inner: libsql::Connection,
     health: Option<Arc<str>>,
@@ -71,7 +73,10 @@ impl Server {
             Some(client) => client,
             None => {
                 let builder = libsql::Builder::new_remote(self.url.clone(), self.token.clone());
-                let built = on_io_threads(builder.build()).map_err(|_| Error::InvalidConnection)?;
+                // Once per label and process: building the client (its trust store read) holds
+                // this guest's thread for the moment it takes.
+                let built = tokio::task::block_in_place(|| io_runtime().block_on(builder.build()))
+                    .map_err(|_| Error::InvalidConnection)?;
                 self.client.get_or_init(|| built)
             }
         };
@@ -91,7 +96,7 @@ impl std::fmt::Debug for Server {
 
 /// Runs one statement on the server: given up when the server, asked after each [`PATIENCE`]
 /// the statement waits, is found frozen; else within [`STATEMENT_DEADLINE`].
-pub fn execute(
+pub async fn execute(
     connection: &Connection,
     sql: &str,
     parameters: Vec<Value>,
@@ -124,6 +129,7 @@ pub fn execute(
             }
         }
     })
+    .await
 }
 
 /// Whether the server at `authority` answers `GET /health` with `200` within [`HEALTH_TIMEOUT`].
@@ -189,16 +195,15 @@ fn io_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// The guest's host calls are synchronous; the client is async. The future runs on the
-/// client's threads while this one blocks in place, which lets tokio move its other tasks.
-fn on_io_threads<T: Send + 'static>(
+/// Runs `future` on the client's threads; the guest's task waits for it without holding one
+/// of the server's.
+async fn on_io_threads<T: Send + 'static>(
     future: impl std::future::Future<Output = T> + Send + 'static,
 ) -> T {
-    let (done, result) = std::sync::mpsc::sync_channel(1);
-    io_runtime().spawn(async move {
-        let _ = done.send(future.await);
-    });
-    tokio::task::block_in_place(|| result.recv()).expect("the client's threads run every task")
+    io_runtime()
+        .spawn(future)
+        .await
+        .expect("the client's threads run every task to its end")
 }
 
 fn to_libsql(value: Value) -> libsql::Value {
