@@ -69,6 +69,13 @@ impl From<BoardError> for Problem {
                     id.get()
                 ),
             ),
+            // The operator's mistake, not the user service's: say which setting.
+            BoardError::UserServiceDown(Unavailable::BadUrl(_) | Unavailable::Variable(_)) => {
+                Problem::unavailable(
+                    "Board's `user_service_url` is not a URL board can call (an http:// or \
+                     https:// URL, or http://self.alt); nothing was written.",
+                )
+            }
             BoardError::UserServiceDown(_) => Problem::unavailable(
                 "The user service cannot list the key this token is signed with right now; \
                  nothing was written.",
@@ -128,6 +135,19 @@ mod tests {
         assert_eq!(
             retry.map(|(_, value)| value.as_str()),
             Some(service_kit::problem::RETRY_AFTER_SECONDS)
+        );
+    }
+
+    #[test]
+    fn a_user_service_url_board_cannot_call_is_a_503_naming_the_variable() {
+        let problem = Problem::from(BoardError::UserServiceDown(Unavailable::BadUrl(
+            "must start with http:// or https://",
+        )));
+        assert_eq!(problem.status, 503);
+        assert!(
+            problem.detail.contains("user_service_url"),
+            "{}",
+            problem.detail
         );
     }
 

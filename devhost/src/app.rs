@@ -3,6 +3,7 @@
 //! `trigger`'s.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
 
@@ -31,6 +32,8 @@ pub struct AppOptions {
     pub runtime_config: Option<PathBuf>,
     /// Empty means every component.
     pub component_ids: Vec<String>,
+    /// Where the app is served: the origin of its components' self requests.
+    pub listen: SocketAddr,
 }
 
 /// A component ready to serve: compiled, linked, and with its grants resolved.
@@ -62,6 +65,8 @@ pub struct App {
     databases: Arc<Databases>,
     /// Kept-alive connections for every component's plain-HTTP calls, as Spin has per app.
     connections: Arc<Connections>,
+    /// Where the app is served, for self requests.
+    listen: SocketAddr,
 }
 
 /// A response ready for hyper.
@@ -74,6 +79,8 @@ struct Config {
     manifest_dir: PathBuf,
     databases: Arc<Databases>,
     variables: AppVariables,
+    /// The variables' declared defaults, which Spin checks templated settings against.
+    defaults: AppVariables,
 }
 
 impl Config {
@@ -91,11 +98,13 @@ impl Config {
         let cwd = std::env::current_dir()?;
         let databases = Arc::new(Databases::resolve(&runtime_config, &manifest_dir, &cwd)?);
         let variables = AppVariables::resolve(&manifest.variables, variables::environment(&cwd))?;
+        let defaults = AppVariables::defaults(&manifest.variables);
         Ok(Self {
             manifest,
             manifest_dir,
             databases,
             variables,
+            defaults,
         })
     }
 
@@ -119,6 +128,7 @@ impl Config {
             allowed_hosts: Arc::new(AllowedHosts::parse(
                 &declared.allowed_outbound_hosts,
                 &self.variables,
+                &self.defaults,
             )?),
         })
     }
@@ -181,6 +191,7 @@ impl App {
             components,
             databases: config.databases,
             connections: Arc::default(),
+            listen: options.listen,
         }))
     }
 
@@ -257,6 +268,7 @@ impl App {
             component.variables.clone(),
             Outbound::new(
                 component.allowed_hosts.clone(),
+                self.listen,
                 self.connections.clone(),
                 chain,
                 trace,

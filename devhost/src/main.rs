@@ -56,10 +56,15 @@ async fn main() -> Result<()> {
     init_logging(cli.log_format);
     let exporter = telemetry::init().context("cannot start the trace exporter")?;
     let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
+    // Bound first: the address it got is the origin of the components' self requests.
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let options = AppOptions {
         manifest: cli.manifest,
         runtime_config: cli.runtime_config_file,
         component_ids: cli.component_ids,
+        listen: listener.local_addr()?,
     };
     let cache_dir = if cli.no_cache {
         None
@@ -68,10 +73,7 @@ async fn main() -> Result<()> {
     };
     let engine = devhost::engine(cache_dir.as_deref())?;
     let app = App::load(engine, &options)?;
-    let listener = TcpListener::bind(cli.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cli.listen))?;
-    print_banner(&app, listener.local_addr()?);
+    print_banner(&app, options.listen);
     if cli.watch {
         println!("Watching component sources; a new build is swapped in place");
         tokio::spawn(watch::watch(app.clone()));

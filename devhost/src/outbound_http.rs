@@ -1,9 +1,12 @@
 //! Outbound HTTP for components (`wasi:http/outgoing-handler`): `allowed_outbound_hosts`
-//! enforced as Spin does (crates/factor-outbound-networking), and service chaining, where
+//! enforced as Spin does (crates/factor-outbound-networking), service chaining, where
 //! `http://<component-id>.spin.internal/...` is served in process by that component
-//! (crates/trigger-http/src/outbound_http.rs).
+//! (crates/trigger-http/src/outbound_http.rs), and self requests, where a URL with no host, or
+//! the host `self.alt`, goes to the address the app itself is served on
+//! (crates/factor-outbound-http/src/wasi.rs, `is_self_request`).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
@@ -37,6 +40,8 @@ struct HostRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
     Any,
+    /// `self` or `self.alt`: the app itself, by a request with no host (or `self.alt`).
+    ToSelf,
     /// `*.example.org`: any subdomain.
     Subdomains(String),
     Exact(String),
@@ -44,19 +49,47 @@ enum HostPattern {
 
 /// The hosts one component may call.
 #[derive(Debug, Clone, Default)]
-pub struct AllowedHosts(Vec<HostRule>);
+pub struct AllowedHosts {
+    rules: Vec<HostRule>,
+    /// Why a templated entry does not parse with the variables' values. Spin checks such an
+    /// entry only when a request is made, logs why it is malformed, and denies every request
+    /// of the component (factor-outbound-networking, `prepare`); so does devhost.
+    invalid: Option<String>,
+}
 
 impl AllowedHosts {
-    pub fn parse(entries: &[String], variables: &AppVariables) -> Result<Self> {
-        entries
-            .iter()
-            .map(|entry| {
-                let expanded = variables.expand(entry)?;
-                parse_rule(&expanded)
-                    .with_context(|| format!("allowed_outbound_hosts entry `{entry}`"))
-            })
-            .collect::<Result<_>>()
-            .map(Self)
+    /// As Spin loads them: a malformed entry stops the app, and so does a templated one that is
+    /// malformed with the variables' defaults. One malformed only with the values the app runs
+    /// with denies the component every request instead.
+    pub fn parse(
+        entries: &[String],
+        variables: &AppVariables,
+        defaults: &AppVariables,
+    ) -> Result<Self> {
+        let mut hosts = Self::default();
+        for entry in entries {
+            let context = || format!("allowed_outbound_hosts entry `{entry}`");
+            if !entry.contains("{{") {
+                hosts.rules.push(parse_rule(entry).with_context(context)?);
+                continue;
+            }
+            if let Ok(with_defaults) = defaults.expand(entry) {
+                parse_rule(&with_defaults).with_context(|| {
+                    format!(
+                        "{}, with the variables' defaults `{with_defaults}`",
+                        context()
+                    )
+                })?;
+            }
+            let expanded = variables.expand(entry)?;
+            match parse_rule(&expanded) {
+                Ok(rule) => hosts.rules.push(rule),
+                Err(error) => {
+                    hosts.invalid = Some(format!("{} is `{expanded}`: {error:#}", context()));
+                }
+            }
+        }
+        Ok(hosts)
     }
 
     pub fn allows(&self, uri: &http::Uri) -> bool {
@@ -65,18 +98,40 @@ impl AllowedHosts {
         let Some(port) = uri.port_u16().or_else(|| default_port(scheme)) else {
             return false;
         };
-        self.0.iter().any(|rule| {
-            rule.scheme.as_deref().is_none_or(|s| s == scheme)
-                && rule.port.is_none_or(|p| p == port)
-                && match &rule.host {
-                    HostPattern::Any => true,
-                    HostPattern::Subdomains(domain) => host
-                        .strip_suffix(domain.as_str())
-                        .is_some_and(|sub| !sub.is_empty()),
-                    HostPattern::Exact(exact) => host.eq_ignore_ascii_case(exact),
-                }
-        })
+        self.invalid.is_none()
+            && self.rules.iter().any(|rule| {
+                rule.scheme.as_deref().is_none_or(|s| s == scheme)
+                    && rule.port.is_none_or(|p| p == port)
+                    && match &rule.host {
+                        HostPattern::Any => true,
+                        HostPattern::Subdomains(domain) => host
+                            .strip_suffix(domain.as_str())
+                            .is_some_and(|sub| !sub.is_empty()),
+                        HostPattern::Exact(exact) => host.eq_ignore_ascii_case(exact),
+                        // A self request is checked by `allows_self`, never by its host.
+                        HostPattern::ToSelf => false,
+                    }
+            })
     }
+
+    /// Whether self requests are allowed: an entry for `self` (or `*`) over HTTP or HTTPS,
+    /// whatever its port, as Spin's `check_relative_url(["http", "https"])`.
+    pub fn allows_self(&self) -> bool {
+        self.invalid.is_none()
+            && self.rules.iter().any(|rule| {
+                rule.scheme
+                    .as_deref()
+                    .is_none_or(|scheme| matches!(scheme, "http" | "https"))
+                    && matches!(rule.host, HostPattern::Any | HostPattern::ToSelf)
+            })
+    }
+}
+
+/// Whether `uri` is a self request in Spin's terms: no host, or the host `self.alt` (for
+/// clients that insist on one).
+fn is_self_request(uri: &http::Uri) -> bool {
+    uri.authority()
+        .is_none_or(|authority| matches!(authority.host(), "" | "self.alt"))
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -116,6 +171,7 @@ fn parse_rule(entry: &str) -> Result<HostRule> {
     let host = match host {
         "" => bail!("has no host"),
         "*" => HostPattern::Any,
+        "self" | "self.alt" => HostPattern::ToSelf,
         host => match host.strip_prefix("*.") {
             Some(domain) => HostPattern::Subdomains(format!(".{}", domain.to_ascii_lowercase())),
             None => HostPattern::Exact(host.to_ascii_lowercase()),
@@ -173,6 +229,8 @@ pub type ChainedResponse = hyper::Response<HyperOutgoingBody>;
 /// back into the app for chained calls, and the trace the calls belong to.
 pub struct Outbound {
     allowed: Arc<AllowedHosts>,
+    /// Where the app is served: the origin of a self request, as Spin's listen address.
+    self_origin: SocketAddr,
     /// The app's kept-alive connections for plain HTTP.
     connections: Arc<Connections>,
     /// Weak: a store must not keep the app alive.
@@ -184,12 +242,14 @@ pub struct Outbound {
 impl Outbound {
     pub fn new(
         allowed: Arc<AllowedHosts>,
+        self_origin: SocketAddr,
         connections: Arc<Connections>,
         chain: Weak<dyn ChainTarget>,
         trace: opentelemetry::Context,
     ) -> Self {
         Self {
             allowed,
+            self_origin,
             connections,
             chain,
             trace,
@@ -201,9 +261,28 @@ impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
         mut request: hyper::Request<HyperOutgoingBody>,
-        config: OutgoingRequestConfig,
+        mut config: OutgoingRequestConfig,
     ) -> HttpResult<HostFutureIncomingResponse> {
-        if !self.allowed.allows(request.uri()) {
+        let allowed = if is_self_request(request.uri()) {
+            // As in Spin: sent over the network to the app's own listener, so it is routed
+            // and served like any request from outside.
+            let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let Ok(uri) = format!("http://{}{path}", self.self_origin).parse() else {
+                return Ok(HostFutureIncomingResponse::ready(Ok(Err(
+                    ErrorCode::HttpRequestUriInvalid,
+                ))));
+            };
+            *request.uri_mut() = uri;
+            request.headers_mut().remove(hyper::header::HOST);
+            config.use_tls = false;
+            self.allowed.allows_self()
+        } else {
+            self.allowed.allows(request.uri())
+        };
+        if let Some(reason) = &self.allowed.invalid {
+            tracing::error!(uri = %request.uri(), "outbound request denied: {reason}");
+        }
+        if !allowed {
             tracing::warn!(uri = %request.uri(), "outbound request denied by allowed_outbound_hosts");
             return Ok(HostFutureIncomingResponse::ready(Ok(Err(
                 ErrorCode::HttpRequestDenied,
@@ -258,7 +337,7 @@ mod tests {
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
         let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
-        AllowedHosts::parse(&entries, &AppVariables::default()).unwrap()
+        AllowedHosts::parse(&entries, &AppVariables::default(), &AppVariables::default()).unwrap()
     }
 
     fn allows(hosts: &AllowedHosts, uri: &str) -> bool {
@@ -313,9 +392,47 @@ mod tests {
             },
         )]);
         let variables = AppVariables::resolve(&declared, |_| None).unwrap();
-        let allowed =
-            AllowedHosts::parse(&["{{ user_service_url }}".to_owned()], &variables).unwrap();
+        let entries = ["{{ user_service_url }}".to_owned()];
+        let allowed = AllowedHosts::parse(&entries, &variables, &variables).unwrap();
         assert!(allows(&allowed, "http://127.0.0.1:3001/users?ids=1"));
+    }
+
+    #[test]
+    fn a_templated_entry_is_checked_with_its_default_at_start_and_its_value_at_each_call() {
+        use crate::manifest::Variable;
+        let declared = std::collections::BTreeMap::from([(
+            "user_service_url".to_owned(),
+            Variable {
+                default: Some("http://user-component.spin.internal".into()),
+                required: false,
+                secret: false,
+            },
+        )]);
+        let defaults = AppVariables::defaults(&declared);
+        let set_to = |value: &str| {
+            let value = value.to_owned();
+            AppVariables::resolve(&declared, move |_| Some(value.clone())).unwrap()
+        };
+        let entries = [
+            "{{ user_service_url }}".to_owned(),
+            "http://x.org".to_owned(),
+        ];
+        let allowed = AllowedHosts::parse(&entries, &set_to("self"), &defaults).unwrap();
+        assert!(
+            !allows(&allowed, "http://x.org/"),
+            "a malformed value denies all"
+        );
+        assert!(!allowed.allows_self());
+        let malformed_default = AppVariables::defaults(&std::collections::BTreeMap::from([(
+            "user_service_url".to_owned(),
+            Variable {
+                default: Some("self".into()),
+                required: false,
+                secret: false,
+            },
+        )]));
+        let good = set_to("http://self.alt");
+        assert!(AllowedHosts::parse(&entries, &good, &malformed_default).is_err());
     }
 
     #[test]
@@ -328,11 +445,26 @@ mod tests {
             "ftp://x",
         ] {
             let entries = vec![entry.to_owned()];
+            let none = AppVariables::default();
             assert!(
-                AllowedHosts::parse(&entries, &AppVariables::default()).is_err(),
+                AllowedHosts::parse(&entries, &none, &none).is_err(),
                 "{entry}"
             );
         }
+    }
+
+    #[test]
+    fn self_requests_need_an_entry_for_self_and_match_no_host_of_their_own() {
+        for entry in ["http://self", "https://self.alt", "*://*:*"] {
+            assert!(hosts(&[entry]).allows_self(), "{entry}");
+        }
+        let chaining = hosts(&["http://user-component.spin.internal"]);
+        assert!(!chaining.allows_self());
+        assert!(!allows(&hosts(&["http://self"]), "http://self/users"));
+        for uri in ["/users/keys", "http://self.alt/users/keys"] {
+            assert!(is_self_request(&uri.parse().unwrap()), "{uri}");
+        }
+        assert!(!is_self_request(&"http://self/users/keys".parse().unwrap()));
     }
 
     #[test]

@@ -54,6 +54,16 @@ impl AppVariables {
         Ok(Self { values })
     }
 
+    /// The declared defaults alone: what Spin checks templated settings against when it loads
+    /// the app (an entry whose variable has no default is not checked then).
+    pub fn defaults(declared: &BTreeMap<String, Variable>) -> Self {
+        let values = declared
+            .iter()
+            .filter_map(|(name, variable)| Some((name.clone(), variable.default.clone()?)))
+            .collect();
+        Self { values }
+    }
+
     /// Fills in every `{{ name }}` of `template`; an unknown name is an error.
     pub fn expand(&self, template: &str) -> Result<String> {
         let mut out = String::new();

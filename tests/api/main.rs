@@ -19,6 +19,7 @@ mod independence;
 mod libsql;
 mod lifecycle;
 mod live_swap;
+mod self_requests;
 mod sign_in;
 mod spin_semantics;
 mod split_mode;

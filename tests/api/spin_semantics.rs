@@ -262,6 +262,80 @@ fn outbound_calls_go_only_to_allowed_hosts_and_chaining_reaches_private_componen
     );
 }
 
+/// The probe's manifest with `allowed` as its `allowed_outbound_hosts`.
+fn probe_allowed_to(files: &Path, allowed: &str) -> AppSpec {
+    let manifest = probe_manifest(files, &[], "");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        r#"allowed_outbound_hosts = ["http://hidden.spin.internal", "http://probe.spin.internal"]"#,
+        &format!("allowed_outbound_hosts = {allowed}"),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    AppSpec {
+        manifest,
+        runtime_config: probe_runtime_config(files),
+        dir: Some(files.to_path_buf()),
+        ..AppSpec::default()
+    }
+}
+
+#[test]
+fn a_url_with_no_host_or_the_host_self_alt_reaches_the_app_itself_where_self_is_allowed() {
+    // Spin 4.0.2, crates/factor-outbound-http/src/wasi.rs: `is_self_request` and the
+    // listener's origin; board reaches the user service so where nothing else routes.
+    let files = tempfile::tempdir().unwrap();
+    let app = RunningApp::start(probe_allowed_to(files.path(), r#"["http://self"]"#));
+    for url in ["/probe/noop", "http://self.alt/probe/noop"] {
+        let called = probe(&app, &format!("/probe/outbound?url={url}"));
+        assert_eq!(called["status"], 200, "{url}: {called}");
+    }
+    let unrouted = probe(&app, "/probe/outbound?url=/elsewhere");
+    assert_eq!(
+        unrouted["status"], 404,
+        "routed as a request from outside: {unrouted}"
+    );
+    let named = probe(&app, "/probe/outbound?url=http://self/probe/noop");
+    assert!(
+        named["result"].as_str().unwrap().contains("Denied"),
+        "the host `self` is not a self request: {named}"
+    );
+    let (_files, without) = start_probe(&[], vec![]);
+    let denied = probe(&without, "/probe/outbound?url=/probe/noop");
+    assert!(
+        denied["result"].as_str().unwrap().contains("Denied"),
+        "no `self` entry: {denied}"
+    );
+}
+
+#[test]
+fn a_templated_outbound_host_is_checked_with_its_default_at_start_and_its_value_at_each_call() {
+    // Spin 4.0.2: the loader checks a templated entry with the variables' defaults
+    // (outbound-networking-config `validate`); each instance parses it with the values the app
+    // runs with, and a malformed one denies the component every request
+    // (factor-outbound-networking `prepare`).
+    let files = tempfile::tempdir().unwrap();
+    let malformed_default = probe_allowed_to(files.path(), r#"["{{ greeting }}"]"#);
+    let output = RunningApp::refuse_to_start(malformed_default);
+    assert!(output.contains("allowed_outbound_hosts"), "{output}");
+
+    let files = tempfile::tempdir().unwrap();
+    let mut spec = probe_allowed_to(
+        files.path(),
+        r#"["{{ target }}", "http://hidden.spin.internal"]"#,
+    );
+    let manifest = std::fs::read_to_string(&spec.manifest).unwrap().replace(
+        "[variables]\n",
+        "[variables]\ntarget = { default = \"http://probe.spin.internal\" }\n",
+    );
+    std::fs::write(&spec.manifest, manifest).unwrap();
+    spec.env = vec![("SPIN_VARIABLE_TARGET".to_owned(), "not-a-url".to_owned())];
+    let app = RunningApp::start(spec);
+    let denied = probe(&app, "/probe/outbound?url=http://hidden.spin.internal/noop");
+    assert!(
+        denied["result"].as_str().unwrap().contains("Denied"),
+        "a listed host too: {denied}"
+    );
+}
+
 #[test]
 fn a_label_the_runtime_config_does_not_define_stops_start_up() {
     let files = tempfile::tempdir().unwrap();
