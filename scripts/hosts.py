@@ -24,6 +24,12 @@ def spin_binary():
     return os.environ.get("SPIN_BIN") or shutil.which("spin")
 
 
+def spin3_binary():
+    """A Spin 3.6 binary (SPIN3_BIN), or None: the Spin SpinKube's containerd-shim-spin embeds
+    (3.6.3), for a run of the end-to-end suites on it. No registry ships it either."""
+    return os.environ.get("SPIN3_BIN")
+
+
 def sqld_binary():
     """The libSQL server's path, or None. No registry ships it: see docs/testing.md."""
     return os.environ.get("SQLD_BIN") or shutil.which("sqld")

@@ -29,7 +29,8 @@ fn declared_imports(wit_dir: &Path, world: &str) -> Result<BTreeSet<String>> {
         .collect())
 }
 
-fn component_imports(component: &[u8]) -> Result<BTreeSet<String>> {
+/// What `component` imports, versions up to the minor (`wasi:io/poll@0.2`).
+pub fn component_imports(component: &[u8]) -> Result<BTreeSet<String>> {
     let DecodedWasm::Component(resolve, world) = wit_component::decode(component)? else {
         bail!("not a component");
     };
@@ -41,7 +42,7 @@ fn component_imports(component: &[u8]) -> Result<BTreeSet<String>> {
 }
 
 /// `wasi:cli/stdout@0.2.6` -> `wasi:cli/stdout@0.2`.
-fn without_patch(name: &str) -> String {
+pub fn without_patch(name: &str) -> String {
     match name.split_once('@') {
         Some((interface, version)) => {
             let minor: Vec<&str> = version.splitn(3, '.').take(2).collect();
