@@ -1,32 +1,21 @@
-//! A label whose database is a libSQL server (`type = "libsql"`: Turso, `sqld`), over Hrana's
-//! HTTP pipeline (`POST /v2/pipeline`), the protocol Spin's client speaks (crate `libsql`;
-//! Spin's `crates/sqlite-libsql`), with the protocol's own types (crate `libsql-hrana`). A
-//! statement's errors reach the guest as `io` with the server's message; a server URL devhost
-//! cannot use is `invalid-connection`.
+//! A label whose database is a libSQL server (`type = "libsql"`: Turso, `sqld`), through the
+//! remote client Spin uses (crate `libsql`; Spin's `crates/sqlite-libsql`): each statement is one
+//! HTTP request, its errors reach the guest as `io` with the client's message, and a client that
+//! cannot be built is `invalid-connection`.
 //!
-//! Three differences from Spin, all on purpose. Each statement is **one** request: outside a
-//! transaction it goes as an `execute` and a `close` together, so the server opens a stream for
-//! it and ends it at once; Spin's client asks the server to describe the statement, then reads it
-//! through a cursor (two requests), and leaves each stream open until the connection is dropped,
-//! holding one of the server's connection permits meanwhile (sqld answers `429` when they run
-//! out). From `BEGIN` to `COMMIT` or `ROLLBACK` the statements share one stream, so a request's
-//! transaction is its own. Devhost keeps one HTTP client per label for the whole run, where Spin
-//! builds one (trust store and all) per guest `open`. And a statement does not wait for a frozen
-//! server: Spin's client sets no deadline, and under Spin a frozen server holds a request for as
-//! long as it stays frozen (the libSQL guard bounds that: `deploy/libsql-guard/`).
+//! Two differences from Spin, both on purpose. Spin builds a new client for every guest `open`,
+//! and each loads the system's whole trust store and opens new connections; devhost builds one
+//! client per label, on first use, and keeps it, so its HTTP connections stay open across
+//! requests. Each `open` still gets a connection of its own (its own stream on the server), so
+//! one request's transaction is never another's. And a statement does not wait for a frozen
+//! server: the client sets no deadline, and under Spin a frozen server holds a request for as
+//! long as it stays frozen.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use libsql_hrana::proto::{
-    self, CloseStreamReq, ExecuteStreamReq, PipelineReqBody, PipelineRespBody, Stmt, StreamRequest,
-    StreamResponse, StreamResult,
-};
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 
 use crate::bindings::fermyon::spin::sqlite::{Error, QueryResult, RowResult, Value};
 
@@ -46,43 +35,22 @@ const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
 /// next. Waiting much longer let a first use under a burst stall past a client's patience.
 const STATEMENT_DEADLINE: Duration = Duration::from_secs(8);
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// One label's server, and the HTTP client devhost keeps for it.
+/// One label's server and the client devhost keeps for it.
 pub struct Server {
-    inner: Arc<ServerInner>,
-}
-
-struct ServerInner {
     url: String,
-    /// `Bearer <token>`, or nothing for a server without auth. Never logged.
-    authorization: Option<http::HeaderValue>,
-    /// Built at first use: its connections stay open across requests.
-    client: OnceLock<HttpClient>,
+    token: String,
+    client: OnceLock<libsql::Database>,
     /// Where its `GET /health` goes: `host:port` of an `http://` url (an `https://` server is
     /// waited for, up to the deadline).
     health: Option<Arc<str>>,
 }
 
-/// A guest's connection: no stream on the server until a transaction needs one. Cloning shares
-/// it.
+/// A guest's connection: its own stream on the server, and how to ask if the server lives.
+/// Cloning shares the stream.
 #[derive(Clone)]
 pub struct Connection {
-    inner: Arc<ConnectionInner>,
-}
-
-struct ConnectionInner {
-    server: Arc<ServerInner>,
-    /// The stream a transaction holds on the server, if one is open.
-    stream: Mutex<Option<OpenStream>>,
-}
-
-/// Hrana's baton, which names a stream to the server, and where the server asked to be reached
-/// for it.
-#[derive(Clone)]
-struct OpenStream {
-    baton: String,
-    base_url: Option<String>,
+    inner: libsql::Connection,
+    health: Option<Arc<str>>,
 }
 
 impl Server {
@@ -90,33 +58,31 @@ impl Server {
         let health = url
             .strip_prefix("http://")
             .map(|rest| rest.split('/').next().unwrap_or(rest).into());
-        let authorization = (!token.is_empty())
-            .then(|| http::HeaderValue::from_str(&format!("Bearer {token}")).ok())
-            .flatten()
-            .map(|mut value| {
-                value.set_sensitive(true);
-                value
-            });
         Self {
-            inner: Arc::new(ServerInner {
-                url: url.trim_end_matches('/').to_owned(),
-                authorization,
-                client: OnceLock::new(),
-                health,
-            }),
+            url,
+            token,
+            client: OnceLock::new(),
+            health,
         }
     }
 
-    /// A connection for one guest `open`; no request is sent until its first statement.
+    /// A connection of its own for one guest `open`; no request is sent until its first
+    /// statement.
     pub fn connect(&self) -> Result<Connection, Error> {
-        if !self.inner.url.starts_with("http://") && !self.inner.url.starts_with("https://") {
-            return Err(Error::InvalidConnection);
-        }
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let builder = libsql::Builder::new_remote(self.url.clone(), self.token.clone());
+                // Once per label and process: building the client (its trust store read) holds
+                // this guest's thread for the moment it takes.
+                let built = tokio::task::block_in_place(|| io_runtime().block_on(builder.build()))
+                    .map_err(|_| Error::InvalidConnection)?;
+                self.client.get_or_init(|| built)
+            }
+        };
         Ok(Connection {
-            inner: Arc::new(ConnectionInner {
-                server: self.inner.clone(),
-                stream: Mutex::new(None),
-            }),
+            inner: client.connect().map_err(|_| Error::InvalidConnection)?,
+            health: self.health.clone(),
         })
     }
 }
@@ -124,128 +90,37 @@ impl Server {
 impl std::fmt::Debug for Server {
     /// The token stays out of every log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("url", &self.inner.url)
-            .finish()
+        f.debug_struct("Server").field("url", &self.url).finish()
     }
 }
 
-impl ServerInner {
-    fn client(&self) -> &HttpClient {
-        self.client.get_or_init(|| {
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .build();
-            Client::builder(TokioExecutor::new()).build(https)
-        })
-    }
-
-    /// Sends one pipeline, to the stream's own address when the server gave one.
-    async fn pipeline(
-        &self,
-        base_url: Option<&str>,
-        body: &PipelineReqBody,
-    ) -> Result<PipelineRespBody, Error> {
-        let io = |what: &str, error: &dyn std::fmt::Display| {
-            Error::Io(format!("Hrana: {what}: {error}"))
-        };
-        let base = base_url.unwrap_or(&self.url).trim_end_matches('/');
-        let json = serde_json::to_vec(body).map_err(|e| io("encoding the request", &e))?;
-        let mut request = http::Request::post(format!("{base}/v2/pipeline"))
-            .header(http::header::CONTENT_TYPE, "application/json");
-        if let Some(authorization) = &self.authorization {
-            request = request.header(http::header::AUTHORIZATION, authorization.clone());
-        }
-        let request = request
-            .body(Full::new(Bytes::from(json)))
-            .map_err(|e| io("building the request", &e))?;
-        let response = self
-            .client()
-            .request(request)
-            .await
-            .map_err(|e| io("http error", &e))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| io("reading the answer", &e))?
-            .to_bytes();
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            return Err(Error::Io(format!(
-                "Hrana: the server answered {status}: {text}"
-            )));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| io("unreadable answer", &e))
-    }
-}
-
-/// Where a statement leaves its connection's transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// `BEGIN ...`: a stream is kept for the statements that follow.
-    Begins,
-    /// `COMMIT`, `END` or `ROLLBACK` (not `ROLLBACK TO`): the stream ends with it.
-    Ends,
-    /// Anything else: inside the transaction if one is open, else a stream of its own.
-    Within,
-}
-
-impl Scope {
-    fn of(sql: &str) -> Self {
-        let mut words = sql.split_whitespace().map(str::to_ascii_uppercase);
-        match words.next().as_deref() {
-            Some("BEGIN") => Scope::Begins,
-            Some("COMMIT" | "END") => Scope::Ends,
-            Some("ROLLBACK") if words.next().as_deref() != Some("TO") => Scope::Ends,
-            _ => Scope::Within,
-        }
-    }
-}
-
-/// Runs one statement on the server in one request: given up when the server, asked after each
-/// [`PATIENCE`] the statement waits, is found frozen; else within [`STATEMENT_DEADLINE`].
+/// Runs one statement on the server: given up when the server, asked after each [`PATIENCE`]
+/// the statement waits, is found frozen; else within [`STATEMENT_DEADLINE`].
 pub async fn execute(
     connection: &Connection,
     sql: &str,
     parameters: Vec<Value>,
 ) -> Result<QueryResult, Error> {
-    let connection = &connection.inner;
-    let open = connection.stream.lock().expect("stream lock").clone();
-    let keep_stream = match Scope::of(sql) {
-        Scope::Begins => true,
-        Scope::Ends => false,
-        Scope::Within => open.is_some(),
-    };
-    let mut stmt = Stmt::new(sql, true);
-    stmt.args = parameters.into_iter().map(to_hrana).collect();
-    let mut requests = vec![StreamRequest::Execute(ExecuteStreamReq { stmt })];
-    if !keep_stream {
-        requests.push(StreamRequest::Close(CloseStreamReq {}));
-    }
-    let body = PipelineReqBody {
-        baton: open.as_ref().map(|stream| stream.baton.clone()),
-        requests,
-    };
-    let server = connection.server.clone();
-    let base_url = open.and_then(|stream| stream.base_url);
-    let answer = on_io_threads(async move {
-        let sent = server.pipeline(base_url.as_deref(), &body);
-        tokio::pin!(sent);
+    let parameters: Vec<libsql::Value> = parameters.into_iter().map(to_libsql).collect();
+    let (inner, health, sql) = (
+        connection.inner.clone(),
+        connection.health.clone(),
+        sql.to_owned(),
+    );
+    on_io_threads(async move {
+        let query = query(&inner, &sql, parameters);
+        tokio::pin!(query);
         let started = tokio::time::Instant::now();
         loop {
-            if let Ok(answer) = tokio::time::timeout(PATIENCE, &mut sent).await {
-                return answer;
+            if let Ok(result) = tokio::time::timeout(PATIENCE, &mut query).await {
+                return result;
             }
             if started.elapsed() >= STATEMENT_DEADLINE {
                 return Err(Error::Io(format!(
                     "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
                 )));
             }
-            if let Some(health) = &server.health {
+            if let Some(health) = &health {
                 if !answers_health(health).await {
                     return Err(Error::Io(
                         "the libSQL server does not answer its health check".to_owned(),
@@ -254,44 +129,7 @@ pub async fn execute(
             }
         }
     })
-    .await;
-    // Whatever the statement did, the stream is where the server says: gone after a `close`,
-    // or lost with the request that failed (the server ends it after its own timeout).
-    let answer = answer.inspect_err(|_| {
-        *connection.stream.lock().expect("stream lock") = None;
-    })?;
-    *connection.stream.lock().expect("stream lock") = match (keep_stream, answer.baton) {
-        (true, Some(baton)) => Some(OpenStream {
-            baton,
-            base_url: answer.base_url,
-        }),
-        _ => None,
-    };
-    match answer.results.into_iter().next() {
-        Some(StreamResult::Ok {
-            response: StreamResponse::Execute(executed),
-        }) => Ok(query_result(executed.result)),
-        Some(StreamResult::Error { error }) => Err(Error::Io(error.message)),
-        other => Err(Error::Io(format!("Hrana: unexpected answer: {other:?}"))),
-    }
-}
-
-impl Drop for ConnectionInner {
-    /// A guest that drops its connection inside a transaction: the stream is closed, and the
-    /// server rolls back what it left open. Nobody waits for the answer.
-    fn drop(&mut self) {
-        let Some(open) = self.stream.get_mut().ok().and_then(Option::take) else {
-            return;
-        };
-        let server = self.server.clone();
-        io_runtime().spawn(async move {
-            let body = PipelineReqBody {
-                baton: Some(open.baton),
-                requests: vec![StreamRequest::Close(CloseStreamReq {})],
-            };
-            let _ = server.pipeline(open.base_url.as_deref(), &body).await;
-        });
-    }
+    .await
 }
 
 /// Whether the server at `authority` answers `GET /health` with `200` within [`HEALTH_TIMEOUT`].
@@ -304,7 +142,7 @@ async fn answers_health(authority: &str) -> bool {
         tokio::spawn(connection);
         let request = http::Request::get("/health")
             .header(http::header::HOST, authority)
-            .body(Empty::<Bytes>::new())
+            .body(Empty::<bytes::Bytes>::new())
             .ok()?;
         let response = sender.send_request(request).await.ok()?;
         Some(response.status() == http::StatusCode::OK)
@@ -315,21 +153,28 @@ async fn answers_health(authority: &str) -> bool {
     )
 }
 
-fn query_result(result: proto::StmtResult) -> QueryResult {
-    QueryResult {
-        columns: result
-            .cols
-            .into_iter()
-            .map(|col| col.name.unwrap_or_default())
-            .collect(),
-        rows: result
-            .rows
-            .into_iter()
-            .map(|row| RowResult {
-                values: row.values.into_iter().map(from_hrana).collect(),
-            })
-            .collect(),
+async fn query(
+    connection: &libsql::Connection,
+    sql: &str,
+    parameters: Vec<libsql::Value>,
+) -> Result<QueryResult, Error> {
+    let io = |error: libsql::Error| Error::Io(error.to_string());
+    let mut rows = connection.query(sql, parameters).await.map_err(io)?;
+    let count = rows.column_count();
+    let columns = (0..count)
+        .map(|index| rows.column_name(index).unwrap_or("").to_owned())
+        .collect();
+    let mut result = Vec::new();
+    while let Some(row) = rows.next().await.map_err(io)? {
+        let values = (0..count)
+            .map(|index| row.get_value(index).map(from_libsql).map_err(io))
+            .collect::<Result<_, _>>()?;
+        result.push(RowResult { values });
     }
+    Ok(QueryResult {
+        columns,
+        rows: result,
+    })
 }
 
 /// Threads of the client's own, for its HTTP connections. On the server's threads, which run
@@ -361,37 +206,22 @@ async fn on_io_threads<T: Send + 'static>(
         .expect("the client's threads run every task to its end")
 }
 
-fn to_hrana(value: Value) -> proto::Value {
+fn to_libsql(value: Value) -> libsql::Value {
     match value {
-        Value::Integer(value) => proto::Value::Integer { value },
-        Value::Real(value) => proto::Value::Float { value },
-        Value::Text(text) => proto::Value::Text { value: text.into() },
-        Value::Blob(blob) => proto::Value::Blob { value: blob.into() },
-        Value::Null => proto::Value::Null,
+        Value::Integer(i) => libsql::Value::Integer(i),
+        Value::Real(r) => libsql::Value::Real(r),
+        Value::Text(t) => libsql::Value::Text(t),
+        Value::Blob(b) => libsql::Value::Blob(b),
+        Value::Null => libsql::Value::Null,
     }
 }
 
-fn from_hrana(value: proto::Value) -> Value {
+fn from_libsql(value: libsql::Value) -> Value {
     match value {
-        proto::Value::Integer { value } => Value::Integer(value),
-        proto::Value::Float { value } => Value::Real(value),
-        proto::Value::Text { value } => Value::Text(value.to_string()),
-        proto::Value::Blob { value } => Value::Blob(value.to_vec()),
-        proto::Value::Null | proto::Value::None => Value::Null,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_transaction_keeps_its_stream_from_begin_to_commit_or_rollback() {
-        assert_eq!(Scope::of("BEGIN IMMEDIATE"), Scope::Begins);
-        assert_eq!(Scope::of("  begin"), Scope::Begins);
-        assert_eq!(Scope::of("COMMIT"), Scope::Ends);
-        assert_eq!(Scope::of("ROLLBACK"), Scope::Ends);
-        assert_eq!(Scope::of("ROLLBACK TO sp"), Scope::Within);
-        assert_eq!(Scope::of("SELECT 1"), Scope::Within);
+        libsql::Value::Integer(i) => Value::Integer(i),
+        libsql::Value::Real(r) => Value::Real(r),
+        libsql::Value::Text(t) => Value::Text(t),
+        libsql::Value::Blob(b) => Value::Blob(b),
+        libsql::Value::Null => Value::Null,
     }
 }
