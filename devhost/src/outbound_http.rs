@@ -344,6 +344,18 @@ mod tests {
         hosts.allows(&uri.parse().unwrap())
     }
 
+    /// The manifest's `user_service_url`, declared with `default`.
+    fn declared(default: &str) -> std::collections::BTreeMap<String, crate::manifest::Variable> {
+        std::collections::BTreeMap::from([(
+            "user_service_url".to_owned(),
+            crate::manifest::Variable {
+                default: Some(default.into()),
+                required: false,
+                secret: false,
+            },
+        )])
+    }
+
     #[test]
     fn only_listed_hosts_are_allowed() {
         let allowed = hosts(&["http://user-component.spin.internal"]);
@@ -382,16 +394,8 @@ mod tests {
 
     #[test]
     fn templates_are_expanded_from_application_variables() {
-        use crate::manifest::Variable;
-        let declared = std::collections::BTreeMap::from([(
-            "user_service_url".to_owned(),
-            Variable {
-                default: Some("http://127.0.0.1:3001".into()),
-                required: false,
-                secret: false,
-            },
-        )]);
-        let variables = AppVariables::resolve(&declared, |_| None).unwrap();
+        let variables =
+            AppVariables::resolve(&declared("http://127.0.0.1:3001"), |_| None).unwrap();
         let entries = ["{{ user_service_url }}".to_owned()];
         let allowed = AllowedHosts::parse(&entries, &variables, &variables).unwrap();
         assert!(allows(&allowed, "http://127.0.0.1:3001/users?ids=1"));
@@ -399,19 +403,11 @@ mod tests {
 
     #[test]
     fn a_templated_entry_is_checked_with_its_default_at_start_and_its_value_at_each_call() {
-        use crate::manifest::Variable;
-        let declared = std::collections::BTreeMap::from([(
-            "user_service_url".to_owned(),
-            Variable {
-                default: Some("http://user-component.spin.internal".into()),
-                required: false,
-                secret: false,
-            },
-        )]);
-        let defaults = AppVariables::defaults(&declared);
+        let chaining = declared("http://user-component.spin.internal");
+        let defaults = AppVariables::defaults(&chaining);
         let set_to = |value: &str| {
             let value = value.to_owned();
-            AppVariables::resolve(&declared, move |_| Some(value.clone())).unwrap()
+            AppVariables::resolve(&chaining, move |_| Some(value.clone())).unwrap()
         };
         let entries = [
             "{{ user_service_url }}".to_owned(),
@@ -423,14 +419,7 @@ mod tests {
             "a malformed value denies all"
         );
         assert!(!allowed.allows_self());
-        let malformed_default = AppVariables::defaults(&std::collections::BTreeMap::from([(
-            "user_service_url".to_owned(),
-            Variable {
-                default: Some("self".into()),
-                required: false,
-                secret: false,
-            },
-        )]));
+        let malformed_default = AppVariables::defaults(&declared("self"));
         let good = set_to("http://self.alt");
         assert!(AllowedHosts::parse(&entries, &good, &malformed_default).is_err());
     }

@@ -7,14 +7,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
 use e2e::client::Client;
 use e2e::db::Store;
 use e2e::host::{AppSpec, RunningApp, LABELS};
 use e2e::split::SplitApp;
 use e2e::wait::eventually;
 use e2e::workspace;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A short sync interval keeps the tests quick; the default is 2 s.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -35,13 +34,8 @@ fn try_rename(
     email: &str,
     name: &str,
 ) -> Result<e2e::client::Reply, String> {
-    let credentials = Base64::encode_string(format!("{email}:correct horse").as_bytes());
-    client.try_send_json_as(
-        "PATCH",
-        &format!("/users/{id}"),
-        Some(&format!("Basic {credentials}")),
-        &json!({ "name": name }),
-    )
+    let credentials = e2e::client::basic(email, e2e::client::PASSWORD);
+    client.try_rename_as(id, Some(&credentials), name)
 }
 
 fn rename(client: &Client, id: i64, email: &str, name: &str) {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use base64ct::{Base64UrlUnpadded, Encoding};
 use e2e::client::{Client, Reply, PASSWORD};
 use e2e::host::RunningApp;
 use e2e::jwt::{self, Signer};
@@ -70,10 +70,7 @@ fn board_refuses_every_token_but_a_valid_one_for_the_author_and_writes_nothing()
     let mut forged_signature = valid.to_owned();
     let last = forged_signature.pop().unwrap();
     forged_signature.push(if last == 'A' { 'B' } else { 'A' });
-    let basic = format!(
-        "Basic {}",
-        Base64::encode_string(format!("ann@example.org:{PASSWORD}").as_bytes())
-    );
+    let basic = e2e::client::basic("ann@example.org", PASSWORD);
     let refusals: Vec<(&str, Option<String>)> = vec![
         ("no Authorization header", None),
         ("Basic credentials", Some(basic)),

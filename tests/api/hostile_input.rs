@@ -2,7 +2,6 @@
 //! 5xx, and the databases are byte-for-byte what they were. Secrets never leave the service.
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use base64ct::{Base64, Encoding};
 use e2e::client::Reply;
 use e2e::host::RunningApp;
 use serde_json::json;
@@ -45,15 +44,11 @@ fn json_endpoints(ann: i64) -> [JsonEndpoint; 4] {
         path: path.to_owned(),
         authorization,
     };
-    let basic = Base64::encode_string(format!("ann@example.org:{SECRET}").as_bytes());
+    let basic = e2e::client::basic("ann@example.org", SECRET);
     [
         endpoint("POST", "/users", None),
         endpoint("POST", "/users/tokens", None),
-        endpoint(
-            "PATCH",
-            &format!("/users/{ann}"),
-            Some(format!("Basic {basic}")),
-        ),
+        endpoint("PATCH", &format!("/users/{ann}"), Some(basic)),
         endpoint("POST", "/boards", None),
     ]
 }

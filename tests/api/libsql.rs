@@ -210,9 +210,28 @@ fn two_replicas_per_service_keep_every_guarantee_of_one() {
             &json!({ "email": "race@example.org", "name": format!("Racer {i}"), "password": "correct horse" }),
         )
     });
+    // sqld may refuse some under the burst (its stall under contending writers): a refusal is a
+    // 503 with Retry-After, and the same sign-up sent again gets the real answer.
+    for reply in race.iter().filter(|reply| reply.status == 503) {
+        reply.problem(503);
+        assert!(
+            reply.header("retry-after").is_some(),
+            "a 503 without Retry-After"
+        );
+    }
     let race = statuses(&race);
     let count = |status| race.iter().filter(|s| **s == status).count();
-    assert_eq!((count(201), count(409)), (1, 99), "{race:?}");
+    assert!(count(201) <= 1, "{race:?}");
+    assert_eq!(count(201) + count(409) + count(503), 100, "{race:?}");
+    let again = e2e::wait::eventually(Duration::from_secs(20), || {
+        let reply = user_clients[0].post_json(
+            "/users",
+            &json!({ "email": "race@example.org", "name": "Racer", "password": "correct horse" }),
+        );
+        (reply.status != 503).then_some(reply.status)
+    });
+    let expected = if count(201) == 1 { 409 } else { 201 };
+    assert_eq!(again, Some(expected), "{race:?}");
 
     // 500 posts spread over both board replicas, all readable afterwards from either.
     let author = app.users[0].client.sign_up("author@example.org", "Author");

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use base64ct::{Base64, Encoding};
 use e2e::host::{AppSpec, RunningApp};
 use e2e::wait::eventually;
-use serde_json::json;
 
 /// Spin's spelling of a self request with a host (crates/factor-outbound-http/src/wasi.rs); as
 /// an `allowed_outbound_hosts` entry it grants exactly that.
@@ -41,13 +39,8 @@ fn posting_read_repair_and_the_feed_reach_the_user_service_by_self_requests() {
         "{}",
         app.log()
     );
-    let basic = Base64::encode_string(b"ann@example.org:correct horse");
-    let renamed = app.client.send_json_as(
-        "PATCH",
-        &format!("/users/{ann}"),
-        Some(&format!("Basic {basic}")),
-        &json!({ "name": "Annie" }),
-    );
+    let credentials = e2e::client::basic("ann@example.org", e2e::client::PASSWORD);
+    let renamed = app.client.rename_as(ann, Some(&credentials), "Annie");
     assert_eq!(renamed.status, 200, "{}", renamed.text());
     // The rename reaches board through the feed, pulled by self request after a read.
     eventually(Duration::from_secs(5), || {

@@ -186,14 +186,8 @@ fn a_rename_accepts_the_accounts_own_token_and_refuses_any_other() {
     let ann = app.client.sign_up("ann@example.org", "Ann");
     let bob = app.client.sign_up("bob@example.org", "Bob");
     let ann_token = token(&app.client, "ann@example.org");
-    let rename = |id: i64, authorization: &str| {
-        app.client.send_json_as(
-            "PATCH",
-            &format!("/users/{id}"),
-            Some(authorization),
-            &json!({ "name": "Renamed" }),
-        )
-    };
+    let rename =
+        |id: i64, authorization: &str| app.client.rename_as(id, Some(authorization), "Renamed");
     let renamed = rename(ann, &format!("Bearer {ann_token}"));
     assert_eq!(renamed.status, 200, "{}", renamed.text());
     assert_eq!(renamed.json()["name"], "Renamed");
@@ -244,12 +238,9 @@ fn the_key_rotates_by_age_and_the_old_one_keeps_verifying_its_tokens() {
     );
     assert!(jwt::signed_by(&new, &keys[0]) && jwt::signed_by(&old, &keys[1]));
     for token in [&old, &new] {
-        let renamed = app.client.send_json_as(
-            "PATCH",
-            &format!("/users/{ann}"),
-            Some(&format!("Bearer {token}")),
-            &json!({ "name": "Ann" }),
-        );
+        let renamed = app
+            .client
+            .rename_as(ann, Some(&format!("Bearer {token}")), "Ann");
         assert_eq!(renamed.status, 200, "{}", renamed.text());
     }
 }

@@ -87,6 +87,14 @@ fn start_probe(labels: &[String], env: Vec<(String, String)>) -> (tempfile::Temp
     (files, app)
 }
 
+/// Asserts that the probe's outbound call was denied by `allowed_outbound_hosts`.
+fn assert_denied(called: &Value, why: &str) {
+    assert!(
+        called["result"].as_str().unwrap().contains("Denied"),
+        "{why}: {called}"
+    );
+}
+
 fn probe(app: &RunningApp, path: &str) -> Value {
     let reply = app.client.get(path);
     assert_eq!(reply.status, 200, "{path}: {}", reply.text());
@@ -256,10 +264,7 @@ fn outbound_calls_go_only_to_allowed_hosts_and_chaining_reaches_private_componen
         &app,
         &format!("/probe/outbound?url=http://{}/probe/noop", app.addr),
     );
-    assert!(
-        denied["result"].as_str().unwrap().contains("Denied"),
-        "{denied}"
-    );
+    assert_denied(&denied, "a host the component does not list");
 }
 
 /// The probe's manifest with `allowed` as its `allowed_outbound_hosts`.
@@ -294,16 +299,10 @@ fn a_url_with_no_host_or_the_host_self_alt_reaches_the_app_itself_where_self_is_
         "routed as a request from outside: {unrouted}"
     );
     let named = probe(&app, "/probe/outbound?url=http://self/probe/noop");
-    assert!(
-        named["result"].as_str().unwrap().contains("Denied"),
-        "the host `self` is not a self request: {named}"
-    );
+    assert_denied(&named, "the host `self` is not a self request");
     let (_files, without) = start_probe(&[], vec![]);
     let denied = probe(&without, "/probe/outbound?url=/probe/noop");
-    assert!(
-        denied["result"].as_str().unwrap().contains("Denied"),
-        "no `self` entry: {denied}"
-    );
+    assert_denied(&denied, "no `self` entry");
 }
 
 #[test]
@@ -330,10 +329,7 @@ fn a_templated_outbound_host_is_checked_with_its_default_at_start_and_its_value_
     spec.env = vec![("SPIN_VARIABLE_TARGET".to_owned(), "not-a-url".to_owned())];
     let app = RunningApp::start(spec);
     let denied = probe(&app, "/probe/outbound?url=http://hidden.spin.internal/noop");
-    assert!(
-        denied["result"].as_str().unwrap().contains("Denied"),
-        "a listed host too: {denied}"
-    );
+    assert_denied(&denied, "a listed host too");
 }
 
 #[test]

@@ -8,29 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use base64ct::{Base64, Encoding};
-use e2e::client::{Client, Reply};
+use e2e::client::{basic, Client, Reply};
 use e2e::db::Store;
 use e2e::host::RunningApp;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse";
-
-fn basic(email: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        Base64::encode_string(format!("{email}:{password}").as_bytes())
-    )
-}
-
-fn rename(client: &Client, id: i64, authorization: Option<&str>, name: &str) -> e2e::client::Reply {
-    client.send_json_as(
-        "PATCH",
-        &format!("/users/{id}"),
-        authorization,
-        &json!({ "name": name }),
-    )
-}
 
 /// Every change after `after`, read in pages of `limit`.
 fn all_changes(client: &Client, limit: usize) -> Vec<Value> {
@@ -52,12 +35,9 @@ fn all_changes(client: &Client, limit: usize) -> Vec<Value> {
 fn a_user_renames_itself_and_the_feed_records_sign_up_and_rename_without_the_email() {
     let app = RunningApp::start_default();
     let ann = app.client.sign_up("ann@example.org", "Ann");
-    let reply = rename(
-        &app.client,
-        ann,
-        Some(&basic("ANN@example.org", PASSWORD)),
-        " Annie ",
-    );
+    let reply = app
+        .client
+        .rename_as(ann, Some(&basic("ANN@example.org", PASSWORD)), " Annie ");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["name"], "Annie");
     assert!(reply.json().get("email").is_none());
@@ -103,17 +83,14 @@ fn renames_without_that_accounts_valid_credentials_are_refused_and_change_nothin
         ("unknown email", Some(&unknown), 401),
         ("another account", Some(&other), 403),
     ] {
-        let reply = rename(
-            &app.client,
-            ann,
-            authorization.map(String::as_str),
-            "Mallory",
-        );
+        let reply = app
+            .client
+            .rename_as(ann, authorization.map(String::as_str), "Mallory");
         assert_refused(&reply, status, what);
     }
     let own = basic("bob@example.org", PASSWORD);
-    rename(&app.client, 999, Some(&own), "Bob").problem(404);
-    rename(&app.client, bob, Some(&own), "").problem(422);
+    app.client.rename_as(999, Some(&own), "Bob").problem(404);
+    app.client.rename_as(bob, Some(&own), "").problem(422);
     let reply = app.client.send_json_as(
         "PATCH",
         &format!("/users/{bob}"),

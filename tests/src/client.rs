@@ -87,6 +87,15 @@ struct Account {
 /// The password of every account the harness signs up.
 pub const PASSWORD: &str = "correct horse";
 
+/// An `Authorization` value with HTTP Basic credentials, as the user service takes them.
+pub fn basic(email: &str, password: &str) -> String {
+    use base64ct::{Base64, Encoding};
+    format!(
+        "Basic {}",
+        Base64::encode_string(format!("{email}:{password}").as_bytes())
+    )
+}
+
 impl Client {
     pub fn new(base: &str) -> Self {
         let agent = ureq::AgentBuilder::new()
@@ -252,6 +261,24 @@ impl Client {
                 "{context}: post {id} lost"
             );
         }
+    }
+
+    /// `PATCH /users/{id}` renaming the user to `name`, carrying `authorization` (a Bearer
+    /// token, or [`basic`] credentials) when given.
+    pub fn rename_as(&self, id: i64, authorization: Option<&str>, name: &str) -> Reply {
+        self.try_rename_as(id, authorization, name)
+            .unwrap_or_else(|e| panic!("PATCH /users/{id}: {e}"))
+    }
+
+    /// Like `rename_as`, but a transport failure is returned instead of failing the test.
+    pub fn try_rename_as(
+        &self,
+        id: i64,
+        authorization: Option<&str>,
+        name: &str,
+    ) -> Result<Reply, String> {
+        let body = json!({ "name": name });
+        self.try_send_json_as("PATCH", &format!("/users/{id}"), authorization, &body)
     }
 
     /// A JSON request carrying `authorization` (e.g. HTTP Basic credentials) when given.
