@@ -34,20 +34,6 @@ fn may_refuse_under_contention() -> bool {
     Backend::detect() == Backend::Libsql
 }
 
-/// Whether `reply` is a refusal; any 503 must be one as the services promise it: problem+json
-/// with `Retry-After`.
-fn is_refusal(reply: &Reply) -> bool {
-    if reply.status != 503 {
-        return false;
-    }
-    reply.problem(503);
-    assert!(
-        reply.header("retry-after").is_some(),
-        "a 503 without Retry-After"
-    );
-    true
-}
-
 fn race_body(i: usize) -> Value {
     json!({ "email": "race@example.org", "name": format!("Racer {i}"), "password": "correct horse" })
 }
@@ -77,7 +63,7 @@ fn race_for_one_email(app: &RunningApp) -> Vec<(Reply, Duration)> {
 fn assert_race_kept_its_guarantee(app: &RunningApp, round: usize, race: &[(Reply, Duration)]) {
     let statuses: Vec<u16> = race.iter().map(|(reply, _)| reply.status).collect();
     let count = |status| statuses.iter().filter(|s| **s == status).count();
-    let refused = race.iter().filter(|(reply, _)| is_refusal(reply)).count();
+    let refused = race.iter().filter(|(reply, _)| reply.is_refusal()).count();
     let slowest = race.iter().map(|(_, took)| *took).max().unwrap_or_default();
     let context = || format!("round {round}: {statuses:?}\n{}", app.log());
     assert!(
@@ -105,7 +91,7 @@ fn assert_race_kept_its_guarantee(app: &RunningApp, round: usize, race: &[(Reply
     // Sent again, as a client told to retry would, until the server answers for real.
     let again = eventually(ANSWER_BOUND, || {
         let reply = app.client.post_json("/users", &race_body(0));
-        (!is_refusal(&reply)).then_some(reply)
+        (!reply.is_refusal()).then_some(reply)
     })
     .unwrap_or_else(|| panic!("still refused after {ANSWER_BOUND:?}; {}", context()));
     let account = match winner {
@@ -176,7 +162,7 @@ fn hammer(
     let mut counts = Counts::default();
     load::send_while(client, keep_going, request, |path, reply| match reply {
         Ok(reply) if reply.status == 201 => counts.created += 1,
-        Ok(reply) if may_refuse_under_contention() && is_refusal(&reply) => counts.refused += 1,
+        Ok(reply) if may_refuse_under_contention() && reply.is_refusal() => counts.refused += 1,
         Ok(reply) => counts
             .other
             .push(format!("{path}: {} {}", reply.status, reply.text())),

@@ -212,17 +212,11 @@ fn two_replicas_per_service_keep_every_guarantee_of_one() {
     });
     // sqld may refuse some under the burst (its stall under contending writers): a refusal is a
     // 503 with Retry-After, and the same sign-up sent again gets the real answer.
-    for reply in race.iter().filter(|reply| reply.status == 503) {
-        reply.problem(503);
-        assert!(
-            reply.header("retry-after").is_some(),
-            "a 503 without Retry-After"
-        );
-    }
+    let refused = race.iter().filter(|reply| reply.is_refusal()).count();
     let race = statuses(&race);
     let count = |status| race.iter().filter(|s| **s == status).count();
     assert!(count(201) <= 1, "{race:?}");
-    assert_eq!(count(201) + count(409) + count(503), 100, "{race:?}");
+    assert_eq!(count(201) + count(409) + refused, 100, "{race:?}");
     let again = e2e::wait::eventually(Duration::from_secs(20), || {
         let reply = user_clients[0].post_json(
             "/users",

@@ -41,6 +41,20 @@ impl Reply {
     }
 
     /// Asserts an RFC 9457 problem with `status`, and returns its body.
+    /// Whether this is a refusal: any `503` must be one as the services promise it, a problem
+    /// with `Retry-After` (asserted).
+    pub fn is_refusal(&self) -> bool {
+        if self.status != 503 {
+            return false;
+        }
+        self.problem(503);
+        assert!(
+            self.header("retry-after").is_some(),
+            "a 503 without Retry-After"
+        );
+        true
+    }
+
     pub fn problem(&self, status: u16) -> Value {
         assert_eq!(
             self.status,
@@ -379,10 +393,11 @@ pub fn assert_unavailable_within(
     let started = std::time::Instant::now();
     let reply = send();
     let took = started.elapsed();
-    reply.problem(503);
     assert!(
-        reply.header("retry-after").is_some(),
-        "{what}: no Retry-After"
+        reply.is_refusal(),
+        "{what}: {} {}",
+        reply.status,
+        reply.text()
     );
     assert!(took < bound, "{what}: the 503 took {took:?}");
     took

@@ -27,12 +27,6 @@ impl SqliteState {
             next_rep: 0,
         }
     }
-
-    fn connection(&self, resource: &Resource<sqlite::Connection>) -> wasmtime::Result<&Connection> {
-        self.connections
-            .get(&resource.rep())
-            .ok_or_else(|| wasmtime::format_err!("no such sqlite connection"))
-    }
 }
 
 impl sqlite::Host for SqliteState {}
@@ -65,28 +59,28 @@ impl sqlite::HostConnection for SqliteState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        // Out of the table while it runs, and back after: the guest holds only its number.
         let rep = connection.rep();
-        let server = match &self.connection(&connection)?.backend {
-            Backend::Server(server) => Some(server.clone()),
-            Backend::File(_) => None,
+        let mut taken = self
+            .connections
+            .remove(&rep)
+            .ok_or_else(|| wasmtime::format_err!("no such sqlite connection"))?;
+        let (backend, result) = match taken.backend {
+            Backend::Server(server) => {
+                let result = libsql::execute(&server, &statement, parameters).await;
+                (Backend::Server(server), result)
+            }
+            // SQLite blocks (up to the busy timeout): on a thread for blocking work.
+            Backend::File(file) => {
+                let (file, result) = tokio::task::spawn_blocking(move || {
+                    let result = file.execute(&statement, parameters);
+                    (file, result)
+                })
+                .await?;
+                (Backend::File(file), result)
+            }
         };
-        if let Some(server) = server {
-            return Ok(libsql::execute(&server, &statement, parameters).await);
-        }
-        // SQLite blocks (up to the busy timeout): on a thread for blocking work, which the
-        // connection goes to and comes back from.
-        let Some(mut taken) = self.connections.remove(&rep) else {
-            return Err(wasmtime::format_err!("no such sqlite connection"));
-        };
-        let Backend::File(file) = taken.backend else {
-            unreachable!("a file connection, as matched above");
-        };
-        let (file, result) = tokio::task::spawn_blocking(move || {
-            let result = file.execute(&statement, parameters);
-            (file, result)
-        })
-        .await?;
-        taken.backend = Backend::File(file);
+        taken.backend = backend;
         self.connections.insert(rep, taken);
         Ok(result)
     }

@@ -46,8 +46,6 @@ pub struct Server {
 }
 
 /// A guest's connection: its own stream on the server, and how to ask if the server lives.
-/// Cloning shares the stream.
-#[derive(Clone)]
 pub struct Connection {
     inner: libsql::Connection,
     health: Option<Arc<str>>,
