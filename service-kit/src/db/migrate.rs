@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{is_busy, schema_is_behind, Database, Error, Value, MIGRATION_POLL};
+use super::{is_busy, jitter, schema_is_behind, Backoff, Database, Error, Value};
 
 /// How long a request waits for another request's migration of the same file to finish.
 const MIGRATION_WAIT: Duration = Duration::from_secs(20);
@@ -53,15 +53,14 @@ pub struct State {
 pub fn migrate(db: &impl Database, migrations: &[&str]) -> Result<State, Error> {
     let target = migrations.len() as i64;
     let deadline = Instant::now() + MIGRATION_WAIT;
+    let mut backoff = Backoff::new();
     loop {
         match read_state(db)? {
             Some(state) if state.version >= target => return Ok(state),
             _ => {}
         }
         match migrate_without_waiting(db, migrations, target) {
-            Err(error) if is_busy(&error) && Instant::now() < deadline => {
-                std::thread::sleep(MIGRATION_POLL)
-            }
+            Err(error) if is_busy(&error) && Instant::now() < deadline => backoff.pause(),
             result => return result,
         }
     }
@@ -110,16 +109,6 @@ fn migrate_without_waiting(
 const CLAIM_SECONDS: f64 = 2.0;
 /// The most a request waits before it tries to claim a server's migration.
 const CLAIM_JITTER: Duration = Duration::from_millis(250);
-
-/// A random share of `most`, from the host's random source (WASI's `random_get`, through the
-/// standard library's hash seeds).
-fn jitter(most: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    most.mul_f64((random % 1000) as f64 / 1000.0)
-}
 
 /// Of all the requests and replicas that found the schema behind, the one whose claim lands in
 /// the state row migrates; the others are told `Busy` and look again. Only the claimer ever

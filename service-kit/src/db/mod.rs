@@ -40,13 +40,46 @@ pub fn ping(db: &impl Database, table: &str) -> Result<(), Error> {
         .map(drop)
 }
 
-/// How long a statement waits for a server's lock, trying again every `MIGRATION_POLL`: the
+/// How long a statement waits for a server's lock, trying again after each [`Backoff`] pause: the
 /// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
 /// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
 /// sign-ups at once beside 32 other writers held sqld's lock from some of them for 5 to 8 s.
 const BUSY_WAIT: Duration = Duration::from_secs(15);
-/// The pause between two looks at the schema version while another request migrates.
-pub(crate) const MIGRATION_POLL: Duration = Duration::from_millis(10);
+/// The first pause before a busy statement or a look at another request's migration is tried
+/// again, and the longest one it doubles up to.
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const LONGEST_PAUSE: Duration = Duration::from_millis(500);
+
+/// The pauses of one request that waits for a database: each twice the one before, up to
+/// [`LONGEST_PAUSE`], and each between half and all of that at random. Waiters that polled in
+/// step every 10 ms kept a libSQL server too busy to finish what they waited for: 100 sign-ups
+/// on a fresh server asked it thousands of times a second while one of them migrated and then
+/// while each inserted, and 91 of the 100 ran out of their 15 s (devhost, sqld 0.24.33).
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self { next: FIRST_PAUSE }
+    }
+
+    /// Sleeps, which yields the host's thread.
+    pub(crate) fn pause(&mut self) {
+        std::thread::sleep(self.next / 2 + jitter(self.next / 2));
+        self.next = (self.next * 2).min(LONGEST_PAUSE);
+    }
+}
+
+/// A random share of `most`, from the host's random source (WASI's `random_get`, through the
+/// standard library's hash seeds).
+pub(crate) fn jitter(most: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    most.mul_f64((random % 1000) as f64 / 1000.0)
+}
 
 /// A service's database: the label it is granted and the migrations that build its schema.
 /// `migrations[i]` takes the schema from version `i` to `i + 1`; entries are only ever appended.
@@ -131,6 +164,7 @@ impl<D: Database> Database for Db<D> {
         // Read the clock only once a statement was found busy: in a component every reading
         // is a host call, and this runs for every statement.
         let mut deadline = None;
+        let mut backoff = Backoff::new();
         loop {
             match self.inner.execute(sql, params) {
                 Err(error) if schema_is_behind(&error) => {
@@ -144,7 +178,7 @@ impl<D: Database> Database for Db<D> {
                     if Instant::now() >= deadline {
                         return Err(error);
                     }
-                    std::thread::sleep(MIGRATION_POLL)
+                    backoff.pause()
                 }
                 result => return result,
             }
