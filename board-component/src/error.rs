@@ -83,7 +83,7 @@ impl From<BoardError> for Problem {
             BoardError::NotFound(id) => {
                 Problem::not_found(format!("There is no post {}.", id.get()))
             }
-            BoardError::Database(_) => db::unavailable(),
+            BoardError::Database(error) => db::unavailable(&error),
         }
     }
 }

@@ -92,7 +92,7 @@ impl From<UserError> for Problem {
                 "Forbidden",
                 "These credentials belong to another account.",
             ),
-            UserError::Database(_) => db::unavailable(),
+            UserError::Database(error) => db::unavailable(&error),
             UserError::Hashing(_) => Problem::internal(),
         }
     }

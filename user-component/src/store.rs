@@ -1,58 +1,74 @@
 //! The `users` database: its schema and the named queries the routes use. The SQL lives here
 //! and nowhere else.
 
-use service_kit::db::{Database, Error, QueryResult, Schema, Value};
+use service_kit::db::Migration::Expand;
+use service_kit::db::{Database, Error, Migration, QueryResult, Schema, Value};
 
 use crate::domain::{ChangeLimit, Email, IdList, UserId, UserName};
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "users";
 
-/// Append-only: entry `i` moves the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+/// Append-only: entry `i` moves the schema from version `i` to `i + 1`, and says whether builds
+/// from before it may go on using the database (`Expand`) or must stop (`Contract`).
+pub const MIGRATIONS: &[Migration] = &[
     // AUTOINCREMENT: an id is never handed out twice, even after a delete, because other
     // services keep user ids in their own data.
-    "CREATE TABLE users (
+    Expand(
+        "CREATE TABLE users (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         email TEXT NOT NULL UNIQUE,
         name TEXT NOT NULL,
         password_hash TEXT NOT NULL,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     )",
+    ),
     // The change feed other services replicate public facts from: every sign-up and rename, in
     // order. Only public facts: never the email or the hash.
-    "CREATE TABLE user_changes (
+    Expand(
+        "CREATE TABLE user_changes (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         user_id INTEGER NOT NULL,
         name TEXT NOT NULL,
         changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     )",
+    ),
     // Users who signed up before the feed existed enter it first, in id order.
-    "INSERT INTO user_changes (user_id, name, changed_at)
+    Expand(
+        "INSERT INTO user_changes (user_id, name, changed_at)
      SELECT id, name, created_at FROM users ORDER BY id",
+    ),
     // Triggers record each change in the statement that makes it, so in the same transaction,
     // and SQLite's single writer hands out `seq` in commit order: a page never gains a row later.
-    "CREATE TRIGGER user_changes_on_sign_up AFTER INSERT ON users
+    Expand(
+        "CREATE TRIGGER user_changes_on_sign_up AFTER INSERT ON users
      BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
-    "CREATE TRIGGER user_changes_on_rename AFTER UPDATE OF name ON users
+    ),
+    Expand(
+        "CREATE TRIGGER user_changes_on_rename AFTER UPDATE OF name ON users
      WHEN NEW.name IS NOT OLD.name
      BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
+    ),
     // Ed25519 keys the sign-in tokens are signed with: the seed (the private half) is read
     // only to sign; times are Unix seconds. `retired_at`: when a newer key took over signing.
-    "CREATE TABLE signing_keys (
+    Expand(
+        "CREATE TABLE signing_keys (
         kid TEXT PRIMARY KEY,
         seed BLOB NOT NULL,
         public_key BLOB NOT NULL,
         created_at INTEGER NOT NULL,
         retired_at INTEGER
     )",
+    ),
     // Failed sign-ins per email, whether or not an account has it (see `throttle`).
-    "CREATE TABLE sign_in_failures (
+    Expand(
+        "CREATE TABLE sign_in_failures (
         email TEXT PRIMARY KEY,
         failures INTEGER NOT NULL,
         last_failed_at INTEGER NOT NULL
     )",
-    "CREATE INDEX sign_in_failures_by_age ON sign_in_failures (last_failed_at)",
+    ),
+    Expand("CREATE INDEX sign_in_failures_by_age ON sign_in_failures (last_failed_at)"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,51 +6,61 @@ pub mod authors;
 pub mod keys;
 pub mod posts;
 
-use service_kit::db::{Database, Error, QueryResult, Schema};
+use service_kit::db::Migration::{Contract, Expand};
+use service_kit::db::{Database, Error, Migration, QueryResult, Schema};
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "boards";
 
-/// Append-only: entry `i` moves the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[
+/// Append-only: entry `i` moves the schema from version `i` to `i + 1`, and says whether builds
+/// from before it may go on using the database (`Expand`) or must stop (`Contract`).
+pub const MIGRATIONS: &[Migration] = &[
     // `user_id` has no foreign key on purpose: users live in another service's database.
-    "CREATE TABLE boards (
+    Expand(
+        "CREATE TABLE boards (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         user_id INTEGER NOT NULL,
         title TEXT NOT NULL,
         content TEXT NOT NULL,
         created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     )",
+    ),
     // Serves `GET /boards?userId=` newest first without a sort.
-    "CREATE INDEX boards_by_user ON boards (user_id, id DESC)",
+    Expand("CREATE INDEX boards_by_user ON boards (user_id, id DESC)"),
     // The replica: what board shows about an author, learnt from the user service's API only.
-    "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    Expand("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"),
     // Where board is in the user service's change feed, and when the next pull may start:
     // claimed in one UPDATE, so concurrent instances agree on who pulls.
-    "CREATE TABLE author_feed (
+    Expand(
+        "CREATE TABLE author_feed (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         last_seq INTEGER NOT NULL,
         next_pull_at REAL NOT NULL
     )",
-    "INSERT INTO author_feed (id, last_seq, next_pull_at) VALUES (1, 0, 0)",
+    ),
+    Expand("INSERT INTO author_feed (id, last_seq, next_pull_at) VALUES (1, 0, 0)"),
     // The table holds posts and is called so; files made before keep their rows.
-    "ALTER TABLE boards RENAME TO posts",
-    "DROP INDEX boards_by_user",
-    "CREATE INDEX posts_by_user ON posts (user_id, id DESC)",
+    Contract("ALTER TABLE boards RENAME TO posts"),
+    Contract("DROP INDEX boards_by_user"),
+    Expand("CREATE INDEX posts_by_user ON posts (user_id, id DESC)"),
     // The user service's public signing keys as `GET /users/keys` last listed them (`x`:
     // the Ed25519 key, base64url), and when board may next ask: claimed in one UPDATE, so of
     // all the instances that meet a key they do not know, one asks per interval.
-    "CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL)",
+    Expand("CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, x TEXT NOT NULL)"),
     // `claimed_at` later than `fetched_at`: a fetch is in flight; `failed`: how the last ended.
-    "CREATE TABLE key_refresh (
+    Expand(
+        "CREATE TABLE key_refresh (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         next_fetch_at REAL NOT NULL,
         claimed_at REAL NOT NULL,
         fetched_at REAL NOT NULL,
         failed INTEGER NOT NULL
     )",
-    "INSERT INTO key_refresh (id, next_fetch_at, claimed_at, fetched_at, failed)
+    ),
+    Expand(
+        "INSERT INTO key_refresh (id, next_fetch_at, claimed_at, fetched_at, failed)
      VALUES (1, 0, 0, 0, 0)",
+    ),
 ];
 
 /// This service's database: `SCHEMA.open()` for a request that only reads (no statement of

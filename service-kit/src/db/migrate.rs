@@ -11,6 +11,13 @@
 //! sends no statement of ours at all ([`super::Db`]), and a write one (the version, and whether
 //! the database is a local file, in one row). This module is the protocol only: when a
 //! connection runs it is [`super::Db`]'s to decide.
+//!
+//! Two builds of a service can serve one database at once (replicas mid-rollout, the two colours
+//! of a blue-green swap) and a rollback puts the older build back on a schema it never saw. So
+//! each migration says whether builds from before it may go on using the database
+//! ([`Migration`]), the state row records the oldest version whose builds may
+//! (`compatible_from`), and a build that finds a newer schema serves on only when that allows it.
+//! It never migrates down and never writes to a schema it may not use.
 
 use std::time::{Duration, Instant};
 
@@ -24,12 +31,45 @@ const BUSY_TIMEOUT_MS: u32 = 5000;
 
 /// The table the schema's state lives in: one row, written by each migration in its own
 /// transaction, and claimed (until a time) by the request that is migrating.
+/// `compatible_from` is NULL in a row no build that knows the rule has migrated yet.
 const STATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS service_schema (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     local_file INTEGER NOT NULL,
-    claimed_until REAL NOT NULL
+    claimed_until REAL NOT NULL,
+    compatible_from INTEGER
 )";
+/// The same column for a state table made by a build from before the rule.
+const ADD_COMPATIBILITY: &str = "ALTER TABLE service_schema ADD COLUMN compatible_from INTEGER";
+
+/// One step of a schema, and whether builds from before it may go on reading and writing the
+/// database it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// Compatible: a new table, a nullable column or one with a default, a new index or
+    /// trigger, a backfill. Older builds never name what it adds, and what they write stays
+    /// valid.
+    Expand(&'static str),
+    /// Breaking: a drop, a rename, a changed meaning. Older builds must stop.
+    Contract(&'static str),
+}
+
+impl Migration {
+    pub fn sql(&self) -> &'static str {
+        match self {
+            Migration::Expand(sql) | Migration::Contract(sql) => sql,
+        }
+    }
+}
+
+/// The oldest schema version whose builds may use a database that has had `applied`: the one
+/// right after the last breaking migration.
+fn compatible_from(applied: &[Migration]) -> i64 {
+    applied
+        .iter()
+        .rposition(|migration| matches!(migration, Migration::Contract(_)))
+        .map_or(0, |last| last as i64 + 1)
+}
 
 /// What a database says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +79,51 @@ pub struct State {
     /// Whether it is a local SQLite file, which takes per-connection tuning; `false` for a
     /// libSQL server, which refuses it.
     pub local_file: bool,
+    /// The oldest schema version whose builds may read and write it; `None` where only builds
+    /// from before the rule have migrated it, which said nothing.
+    pub compatible_from: Option<i64>,
+}
+
+impl State {
+    /// Whether a build that knows `target` migrations may use this database: any schema it
+    /// knows, and a newer one no breaking migration separates from it.
+    fn serves(&self, target: i64) -> bool {
+        self.version <= target || self.compatible_from.is_none_or(|oldest| oldest <= target)
+    }
+
+    /// Whether a build that knows `target` migrations has nothing to do here.
+    pub(crate) fn is_current_for(&self, target: i64) -> bool {
+        self.version >= target && self.compatible_from.is_some()
+    }
+}
+
+/// The message of the error a build gets on a schema it may not use (see [`too_new`]).
+const TOO_NEW: &str = "schema too new for this build";
+
+/// Refuses a database migrated past what this build may use; [`super::unavailable`] tells the
+/// client why. Names both versions, so the one log line the service writes says which build to
+/// put back.
+fn too_new(state: &State, target: i64) -> Error {
+    Error::Io(format!(
+        "{TOO_NEW}: the database is at schema version {} and needs a build of version {} or \
+         later; this build knows version {target}",
+        state.version,
+        state.compatible_from.unwrap_or_default()
+    ))
+}
+
+/// Whether `error` is a build refusing a schema it may not use.
+pub(crate) fn is_too_new(error: &Error) -> bool {
+    matches!(error, Error::Io(message) if message.starts_with(TOO_NEW))
+}
+
+/// What a build that found the database at `state` may do: use it, or refuse (see [`too_new`]).
+pub fn check(state: State, target: i64) -> Result<State, Error> {
+    if state.serves(target) {
+        Ok(state)
+    } else {
+        Err(too_new(&state, target))
+    }
 }
 
 /// Brings `db` up to `migrations.len()` and says what it is.
@@ -50,13 +135,13 @@ pub struct State {
 /// gives up after its 5 s with "database is locked". So on a file an attempt that finds the file
 /// busy steps back at once, sleeps (which yields the host's thread) and reads the version
 /// again, for up to `MIGRATION_WAIT`. A libSQL server queues writers itself.
-pub fn migrate(db: &impl Database, migrations: &[&str]) -> Result<State, Error> {
+pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Error> {
     let target = migrations.len() as i64;
     let deadline = Instant::now() + MIGRATION_WAIT;
     let mut backoff = Backoff::new();
     loop {
         match read_state(db)? {
-            Some(state) if state.version >= target => return Ok(state),
+            Some(state) if state.is_current_for(target) => return check(state, target),
             _ => {}
         }
         match migrate_without_waiting(db, migrations, target) {
@@ -68,17 +153,28 @@ pub fn migrate(db: &impl Database, migrations: &[&str]) -> Result<State, Error> 
 
 /// The schema's state, or `None` for a database no migration of this kind has touched.
 pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
-    let result = match db.execute("SELECT version, local_file FROM service_schema", &[]) {
+    let select = |columns: &str| db.execute(&format!("SELECT {columns} FROM service_schema"), &[]);
+    let result = match select("version, local_file, compatible_from") {
+        // A state table from before the compatibility rule has no `compatible_from`.
+        Err(Error::Io(message)) if message.contains("no such column") => {
+            select("version, local_file, NULL")?
+        }
         Err(error) if schema_is_behind(&error) => return Ok(None),
         result => result?,
     };
     let row = result.rows.first().map(|row| row.values.as_slice());
     match row {
         None => Ok(None),
-        Some([Value::Integer(version), Value::Integer(local_file)]) => Ok(Some(State {
-            version: *version,
-            local_file: *local_file != 0,
-        })),
+        Some([Value::Integer(version), Value::Integer(local_file), compatible_from]) => {
+            Ok(Some(State {
+                version: *version,
+                local_file: *local_file != 0,
+                compatible_from: match compatible_from {
+                    Value::Integer(oldest) => Some(*oldest),
+                    _ => None,
+                },
+            }))
+        }
         Some(other) => Err(Error::Io(format!("unexpected schema state: {other:?}"))),
     }
 }
@@ -88,7 +184,7 @@ pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
 /// file the attempt fails at once, rather than wait, when another connection holds the file.
 fn migrate_without_waiting(
     db: &impl Database,
-    migrations: &[&str],
+    migrations: &[Migration],
     target: i64,
 ) -> Result<State, Error> {
     let local_file = db.execute("PRAGMA busy_timeout = 0", &[]).is_ok();
@@ -117,7 +213,7 @@ const CLAIM_JITTER: Duration = Duration::from_millis(250);
 /// timeout, whereas single statements (the claim) queue for it.
 fn claim_and_migrate(
     db: &impl Database,
-    migrations: &[&str],
+    migrations: &[Migration],
     target: i64,
     local_file: bool,
 ) -> Result<State, Error> {
@@ -137,12 +233,17 @@ fn claim_and_migrate(
     }
     let legacy = version_before_the_state_table(db, local_file)?;
     db.execute(STATE_TABLE, &[])?;
+    match db.execute(ADD_COMPATIBILITY, &[]) {
+        // Made by this rule, or by another request a moment ago.
+        Err(Error::Io(message)) if message.contains("duplicate column name") => {}
+        result => drop(result?),
+    }
     let claimed = db.execute(
         "INSERT INTO service_schema (id, version, local_file, claimed_until)
          VALUES (1, ?, ?, unixepoch('subsec') + ?)
          ON CONFLICT (id) DO UPDATE SET claimed_until = excluded.claimed_until
-         WHERE version < ? AND claimed_until < unixepoch('subsec')
-         RETURNING version",
+         WHERE (version < ? OR compatible_from IS NULL) AND claimed_until < unixepoch('subsec')
+         RETURNING version, compatible_from",
         &[
             Value::Integer(legacy),
             Value::Integer(local_file.into()),
@@ -150,23 +251,36 @@ fn claim_and_migrate(
             Value::Integer(target),
         ],
     )?;
-    let Some(Value::Integer(current)) = claimed.rows.first().and_then(|row| row.values.first())
-    else {
+    let row = claimed.rows.first().map(|row| row.values.as_slice());
+    let Some([Value::Integer(current), recorded]) = row else {
         return Err(Error::Io(IN_PROGRESS.to_owned()));
     };
-    let state = State {
-        version: (*current).max(target),
-        local_file,
-    };
-    let migrated = migrate_in_transaction(db, migrations, *current, state);
-    if migrated.is_err() {
-        // Let the next attempt, of this request or another, claim it at once.
-        let _ = db.execute("UPDATE service_schema SET claimed_until = 0", &[]);
+    let current = *current;
+    // A schema newer than this build keeps what the build that made it recorded; where that
+    // build said nothing (from before the rule), nothing is known to have broken older builds.
+    let compatible = if current <= target {
+        compatible_from(migrations)
     } else {
-        eprintln!(
+        match recorded {
+            Value::Integer(oldest) => *oldest,
+            _ => 0,
+        }
+    };
+    let state = State {
+        version: current.max(target),
+        local_file,
+        compatible_from: Some(compatible),
+    };
+    let migrated = check(state, target)
+        .and_then(|state| migrate_in_transaction(db, migrations, current, state));
+    match &migrated {
+        // Let the next attempt, of this request or another, claim it at once.
+        Err(_) => drop(db.execute("UPDATE service_schema SET claimed_until = 0", &[])),
+        Ok(()) if current < state.version => eprintln!(
             "schema migrated from version {current} to {}",
             state.version
-        );
+        ),
+        Ok(()) => {}
     }
     migrated.map(|()| state)
 }
@@ -193,7 +307,7 @@ const IN_PROGRESS: &str = "database is locked: another request is migrating the 
 /// request claim, and whichever of the two comes second finds the version moved and steps back.
 fn migrate_in_transaction(
     db: &impl Database,
-    migrations: &[&str],
+    migrations: &[Migration],
     from: i64,
     state: State,
 ) -> Result<(), Error> {
@@ -204,16 +318,20 @@ fn migrate_in_transaction(
             _ => Ok(()),
         })
         .and_then(|()| {
-            migrations[from as usize..]
+            migrations
+                .get(from as usize..)
+                .unwrap_or_default()
                 .iter()
-                .try_for_each(|statement| db.execute(statement, &[]).map(drop))
+                .try_for_each(|migration| db.execute(migration.sql(), &[]).map(drop))
         })
         .and_then(|()| {
             db.execute(
-                "UPDATE service_schema SET version = ?, local_file = ?, claimed_until = 0",
+                "UPDATE service_schema
+                 SET version = ?, local_file = ?, claimed_until = 0, compatible_from = ?",
                 &[
                     Value::Integer(state.version),
                     Value::Integer(state.local_file.into()),
+                    Value::Integer(state.compatible_from.unwrap_or_default()),
                 ],
             )
         })
@@ -244,9 +362,21 @@ mod tests {
     use super::*;
     use crate::db::{Db, QueryResult};
 
-    const MIGRATIONS: &[&str] = &[
-        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
-        "CREATE INDEX notes_body ON notes (body)",
+    const MIGRATIONS: &[Migration] = &[
+        Migration::Expand("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"),
+        Migration::Expand("CREATE INDEX notes_body ON notes (body)"),
+    ];
+    /// The next build's: one compatible step more.
+    const NEXT: &[Migration] = &[
+        MIGRATIONS[0],
+        MIGRATIONS[1],
+        Migration::Expand("ALTER TABLE notes ADD COLUMN mood TEXT"),
+    ];
+    /// A build whose next step breaks the ones before it.
+    const BREAKING: &[Migration] = &[
+        MIGRATIONS[0],
+        MIGRATIONS[1],
+        Migration::Contract("ALTER TABLE notes RENAME TO entries"),
     ];
 
     fn open(dir: &tempfile::TempDir) -> rusqlite::Connection {
@@ -278,7 +408,8 @@ mod tests {
             state,
             State {
                 version: 2,
-                local_file: true
+                local_file: true,
+                compatible_from: Some(0),
             }
         );
         assert_eq!(read_state(&db).unwrap(), Some(state));
@@ -301,7 +432,8 @@ mod tests {
             state,
             State {
                 version: 2,
-                local_file: false
+                local_file: false,
+                compatible_from: Some(0),
             }
         );
         let writes = Db::for_writes(server, MIGRATIONS).unwrap();
@@ -351,7 +483,7 @@ mod tests {
         open(&dir)
             .execute_batch(&format!(
                 "{}; INSERT INTO notes (body) VALUES ('kept'); PRAGMA user_version = 1",
-                MIGRATIONS[0]
+                MIGRATIONS[0].sql()
             ))
             .unwrap();
         migrate(&open(&dir), MIGRATIONS).unwrap();
@@ -407,8 +539,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir);
         db.execute_batch(STATE_TABLE).unwrap();
-        db.execute_batch("INSERT INTO service_schema VALUES (1, 0, 1, unixepoch('subsec') + 60)")
-            .unwrap();
+        db.execute_batch(
+            "INSERT INTO service_schema (id, version, local_file, claimed_until)
+             VALUES (1, 0, 1, unixepoch('subsec') + 60)",
+        )
+        .unwrap();
         assert!(is_busy(
             &migrate_without_waiting(&db, MIGRATIONS, 2).unwrap_err()
         ));
@@ -421,7 +556,11 @@ mod tests {
     #[test]
     fn a_failing_migration_leaves_the_schema_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
-        let broken = [MIGRATIONS[0], "CREATE TABLE oops (", MIGRATIONS[1]];
+        let broken = [
+            MIGRATIONS[0],
+            Migration::Expand("CREATE TABLE oops ("),
+            MIGRATIONS[1],
+        ];
         assert!(migrate(&open(&dir), &broken).is_err());
         let db = open(&dir);
         assert_eq!(version(&db), 0);
@@ -445,7 +584,8 @@ mod tests {
         // What a crash between the claim's commit and the migration's leaves behind.
         db.execute_batch(STATE_TABLE).unwrap();
         db.execute_batch(&format!(
-            "INSERT INTO service_schema VALUES (1, 0, 1, unixepoch('subsec') + {CLAIM_SECONDS})"
+            "INSERT INTO service_schema (id, version, local_file, claimed_until)
+             VALUES (1, 0, 1, unixepoch('subsec') + {CLAIM_SECONDS})"
         ))
         .unwrap();
         let started = Instant::now();
@@ -464,5 +604,131 @@ mod tests {
         let error = migrate_in_transaction(&db, MIGRATIONS, 0, state).unwrap_err();
         assert!(is_busy(&error), "{error:?}");
         assert_eq!(read_state(&db).unwrap(), Some(state));
+    }
+
+    /// The state row a build from before the compatibility rule left: no `compatible_from`.
+    fn state_table_before_the_rule(db: &rusqlite::Connection, version: i64) {
+        db.execute_batch(&format!(
+            "CREATE TABLE service_schema (id INTEGER PRIMARY KEY CHECK (id = 1),
+                 version INTEGER NOT NULL, local_file INTEGER NOT NULL, claimed_until REAL NOT NULL);
+             INSERT INTO service_schema VALUES (1, {version}, 1, 0)"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn each_migration_records_the_oldest_version_whose_builds_may_still_use_the_database() {
+        assert_eq!(compatible_from(MIGRATIONS), 0);
+        assert_eq!(compatible_from(NEXT), 0);
+        assert_eq!(compatible_from(BREAKING), 3);
+        let dir = tempfile::tempdir().unwrap();
+        migrate(&open(&dir), BREAKING).unwrap();
+        let state = read_state(&open(&dir)).unwrap().unwrap();
+        assert_eq!((state.version, state.compatible_from), (3, Some(3)));
+    }
+
+    #[test]
+    fn an_older_build_serves_on_a_newer_compatible_schema_and_writes_without_migrating_down() {
+        let dir = tempfile::tempdir().unwrap();
+        migrate(&open(&dir), NEXT).unwrap();
+        open(&dir)
+            .execute_batch("INSERT INTO notes (body, mood) VALUES ('new', 'glad')")
+            .unwrap();
+        // The release build, rolled back onto the next build's schema.
+        let writes = Db::for_writes(open(&dir), &NEXT[..2]).unwrap();
+        writes
+            .execute("INSERT INTO notes (body) VALUES ('old')", &[])
+            .unwrap();
+        assert_eq!(version(&open(&dir)), 3);
+        let moods: Vec<Option<String>> = open(&dir)
+            .prepare("SELECT mood FROM notes ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(moods, [Some("glad".to_owned()), None]);
+    }
+
+    #[test]
+    fn an_older_build_refuses_a_schema_a_breaking_migration_moved_past_it_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        migrate(&open(&dir), BREAKING).unwrap();
+        let before = open(&dir)
+            .query_row("SELECT count(*) FROM entries", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap();
+        let Err(error) = Db::for_writes(open(&dir), &BREAKING[..2]) else {
+            panic!("the release build wrote to a schema it may not use");
+        };
+        assert!(is_too_new(&error), "{error:?}");
+        let Error::Io(message) = &error else {
+            unreachable!()
+        };
+        assert!(
+            message.contains("schema version 3") && message.contains("version 2"),
+            "{message}"
+        );
+        // A read that meets the rename is refused the same way, and nothing migrates down.
+        let reads = Db::for_reads(open(&dir), &BREAKING[..2]);
+        assert!(is_too_new(
+            &reads
+                .execute("SELECT count(*) FROM notes", &[])
+                .unwrap_err()
+        ));
+        let state = read_state(&open(&dir)).unwrap().unwrap();
+        assert_eq!((state.version, state.compatible_from), (3, Some(3)));
+        let after = open(&dir)
+            .query_row("SELECT count(*) FROM entries", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap();
+        assert_eq!(before, after);
+        // The build that made it serves again at once.
+        Db::for_writes(open(&dir), BREAKING).unwrap();
+    }
+
+    #[test]
+    fn a_state_row_from_before_the_rule_gains_it_at_the_next_write_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir);
+        for migration in MIGRATIONS {
+            db.execute_batch(migration.sql()).unwrap();
+        }
+        db.execute_batch("INSERT INTO notes (body) VALUES ('kept')")
+            .unwrap();
+        state_table_before_the_rule(&db, 2);
+        assert_eq!(read_state(&db).unwrap().unwrap().compatible_from, None);
+        Db::for_writes(open(&dir), MIGRATIONS).unwrap();
+        let state = read_state(&db).unwrap().unwrap();
+        assert_eq!((state.version, state.compatible_from), (2, Some(0)));
+        // And the next build migrates it on from there.
+        assert_eq!(migrate(&db, NEXT).unwrap().version, 3);
+        let kept: String = db
+            .query_row("SELECT body FROM notes", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(kept, "kept");
+    }
+
+    #[test]
+    fn a_state_row_that_cannot_be_read_is_an_error_and_nothing_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir);
+        db.execute_batch(STATE_TABLE).unwrap();
+        db.execute_batch("INSERT INTO service_schema VALUES (1, 'seven', 1, 0, 'x')")
+            .unwrap();
+        let Err(Error::Io(message)) = Db::for_writes(open(&dir), MIGRATIONS) else {
+            panic!("a write went ahead on a state row it cannot read");
+        };
+        assert!(message.contains("unexpected schema state"), "{message}");
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'notes'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
     }
 }

@@ -14,6 +14,8 @@ pub use spin_sdk::sqlite::{Error, QueryResult, Value};
 
 use crate::problem::Problem;
 
+pub use migrate::Migration;
+
 pub trait Database {
     /// Runs one statement and returns its rows (none for statements without results).
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error>;
@@ -27,8 +29,15 @@ impl Database for spin_sdk::sqlite::Connection {
 
 /// Any database failure, seen from a client, is the service being unable to answer right now.
 /// The detail stays generic: SQLite's messages describe our schema, not the client's request
-/// (the service logs the cause).
-pub fn unavailable() -> Problem {
+/// (the service logs the cause). A build that refuses a schema newer than it may use says so:
+/// that lasts until an operator puts a newer build back, not until a retry.
+pub fn unavailable(error: &Error) -> Problem {
+    if migrate::is_too_new(error) {
+        return Problem::unavailable(
+            "This build of the service is older than its database's schema allows; it \
+             answers again once a newer build serves.",
+        );
+    }
     Problem::unavailable("The service's database cannot be reached; try again shortly.")
 }
 
@@ -86,7 +95,7 @@ pub(crate) fn jitter(most: Duration) -> Duration {
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
     pub label: &'static str,
-    pub migrations: &'static [&'static str],
+    pub migrations: &'static [Migration],
 }
 
 impl Schema {
@@ -114,16 +123,22 @@ impl Schema {
 /// statement runs once more. A read of an older schema that succeeds is still a correct read.
 /// A write cannot trust it: a missing trigger (the change feed) or unique index would let it
 /// succeed and be wrong, so [`Db::for_writes`] checks the version before the first write.
+///
+/// The same split holds for a schema newer than the build: a write checks that the build may
+/// still use it ([`Migration`]) and is refused otherwise; a read is refused once a statement
+/// fails on it (what a drop or a rename does to an older build's queries), and costs no
+/// statement of its own otherwise. A breaking change of meaning that leaves every name in
+/// place is seen by writes only: ship it with a rename.
 pub struct Db<D> {
     inner: D,
-    migrations: &'static [&'static str],
+    migrations: &'static [Migration],
     /// Whether a statement the database finds busy is tried again here: everywhere but on a
     /// local file, whose own busy handler (5 s) already waits for the lock.
     waits_when_busy: bool,
 }
 
 impl<D: Database> Db<D> {
-    pub fn for_reads(inner: D, migrations: &'static [&'static str]) -> Self {
+    pub fn for_reads(inner: D, migrations: &'static [Migration]) -> Self {
         Self {
             inner,
             migrations,
@@ -138,10 +153,10 @@ impl<D: Database> Db<D> {
     /// gives up: after an OS crash or power loss the last commits may be missing (never a
     /// corrupt file); a crash of the host process loses nothing (`tests/api/crashes.rs`). A
     /// libSQL server decides its own durability and refuses the setting, so it is not sent.
-    pub fn for_writes(inner: D, migrations: &'static [&'static str]) -> Result<Self, Error> {
+    pub fn for_writes(inner: D, migrations: &'static [Migration]) -> Result<Self, Error> {
         let target = migrations.len() as i64;
         let state = match migrate::read_state(&inner)? {
-            Some(state) if state.version >= target => state,
+            Some(state) if state.is_current_for(target) => migrate::check(state, target)?,
             _ => migrate::migrate(&inner, migrations)?,
         };
         if state.local_file && inner.execute("PRAGMA synchronous = NORMAL", &[]).is_err() {
@@ -195,7 +210,7 @@ pub(crate) fn schema_is_behind(error: &Error) -> bool {
 
 /// A real SQLite file at `path`, migrated: what the services' host-target tests run against.
 #[cfg(any(test, feature = "rusqlite"))]
-pub fn migrated_file(path: &std::path::Path, migrations: &[&str]) -> rusqlite::Connection {
+pub fn migrated_file(path: &std::path::Path, migrations: &[Migration]) -> rusqlite::Connection {
     let connection = rusqlite::Connection::open(path).expect("a test database file opens");
     migrate::migrate(&connection, migrations).expect("the migrations apply");
     connection
