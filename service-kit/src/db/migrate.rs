@@ -92,7 +92,7 @@ impl State {
     }
 
     /// Whether a build that knows `target` migrations has nothing to do here.
-    pub(crate) fn is_current_for(&self, target: i64) -> bool {
+    fn is_current_for(&self, target: i64) -> bool {
         self.version >= target && self.compatible_from.is_some()
     }
 }
@@ -118,7 +118,7 @@ pub(crate) fn is_too_new(error: &Error) -> bool {
 }
 
 /// What a build that found the database at `state` may do: use it, or refuse (see [`too_new`]).
-pub fn check(state: State, target: i64) -> Result<State, Error> {
+fn check(state: State, target: i64) -> Result<State, Error> {
     if state.serves(target) {
         Ok(state)
     } else {
@@ -137,7 +137,9 @@ pub fn check(state: State, target: i64) -> Result<State, Error> {
 /// again, for up to `MIGRATION_WAIT`. A libSQL server queues writers itself.
 pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Error> {
     let target = migrations.len() as i64;
-    let deadline = Instant::now() + MIGRATION_WAIT;
+    // The clock is read only once the database was found busy: in a component every reading is
+    // a host call, and every write request comes through here.
+    let mut deadline = None;
     let mut backoff = Backoff::new();
     loop {
         match read_state(db)? {
@@ -145,7 +147,13 @@ pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Er
             _ => {}
         }
         match migrate_without_waiting(db, migrations, target) {
-            Err(error) if is_busy(&error) && Instant::now() < deadline => backoff.pause(),
+            Err(error)
+                if is_busy(&error)
+                    && Instant::now()
+                        < *deadline.get_or_insert_with(|| Instant::now() + MIGRATION_WAIT) =>
+            {
+                backoff.pause()
+            }
             result => return result,
         }
     }
@@ -243,7 +251,7 @@ fn claim_and_migrate(
          VALUES (1, ?, ?, unixepoch('subsec') + ?)
          ON CONFLICT (id) DO UPDATE SET claimed_until = excluded.claimed_until
          WHERE (version < ? OR compatible_from IS NULL) AND claimed_until < unixepoch('subsec')
-         RETURNING version, compatible_from",
+         RETURNING version",
         &[
             Value::Integer(legacy),
             Value::Integer(local_file.into()),
@@ -251,28 +259,23 @@ fn claim_and_migrate(
             Value::Integer(target),
         ],
     )?;
-    let row = claimed.rows.first().map(|row| row.values.as_slice());
-    let Some([Value::Integer(current), recorded]) = row else {
+    let Some(Value::Integer(current)) = claimed.rows.first().and_then(|row| row.values.first())
+    else {
         return Err(Error::Io(IN_PROGRESS.to_owned()));
     };
     let current = *current;
-    // A schema newer than this build keeps what the build that made it recorded; where that
-    // build said nothing (from before the rule), nothing is known to have broken older builds.
-    let compatible = if current <= target {
-        compatible_from(migrations)
-    } else {
-        match recorded {
-            Value::Integer(oldest) => *oldest,
-            _ => 0,
-        }
-    };
+    // The claim lands on a schema behind this build, or on a row from before the rule. A newer
+    // schema can only be the latter: no build said a migration past this one broke it.
     let state = State {
         version: current.max(target),
         local_file,
-        compatible_from: Some(compatible),
+        compatible_from: Some(if current <= target {
+            compatible_from(migrations)
+        } else {
+            0
+        }),
     };
-    let migrated = check(state, target)
-        .and_then(|state| migrate_in_transaction(db, migrations, current, state));
+    let migrated = migrate_in_transaction(db, migrations, current, state);
     match &migrated {
         // Let the next attempt, of this request or another, claim it at once.
         Err(_) => drop(db.execute("UPDATE service_schema SET claimed_until = 0", &[])),

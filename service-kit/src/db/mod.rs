@@ -154,11 +154,7 @@ impl<D: Database> Db<D> {
     /// corrupt file); a crash of the host process loses nothing (`tests/api/crashes.rs`). A
     /// libSQL server decides its own durability and refuses the setting, so it is not sent.
     pub fn for_writes(inner: D, migrations: &'static [Migration]) -> Result<Self, Error> {
-        let target = migrations.len() as i64;
-        let state = match migrate::read_state(&inner)? {
-            Some(state) if state.is_current_for(target) => migrate::check(state, target)?,
-            _ => migrate::migrate(&inner, migrations)?,
-        };
+        let state = migrate::migrate(&inner, migrations)?;
         if state.local_file && inner.execute("PRAGMA synchronous = NORMAL", &[]).is_err() {
             // A file made locally and then imported into a server (`turso db import`): from
             // now on it is treated as the server it is.
