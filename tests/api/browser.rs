@@ -51,7 +51,9 @@ fn sign_in(browser: &Browser, email: &str) {
     browser.wait_for_text("#who", "Signed in as");
 }
 
-/// Writes a post through the page's form and waits until the board says it is published.
+/// Writes a post through the page's form and waits until the board says it is published and
+/// lists it: the notice shows as soon as the board page is built, before its `GET /boards`
+/// returns, so a test that read the list on the notice alone could find it still empty.
 fn write(browser: &Browser, title: &str, content: &str) {
     browser.click("nav a[href='#/write']");
     browser.wait_for_text("h1", "Write a post");
@@ -59,6 +61,7 @@ fn write(browser: &Browser, title: &str, content: &str) {
     browser.fill("#content", content);
     browser.click("form button[type=submit]");
     browser.wait_for_text(".notice", "Your post is published.");
+    browser.wait_for_text(".posts", title);
 }
 
 /// Sends the post form with a title of 201 characters (one too many) and waits for the
