@@ -171,20 +171,36 @@ pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
         result => result?,
     };
     let row = result.rows.first().map(|row| row.values.as_slice());
-    match row {
-        None => Ok(None),
-        Some([Value::Integer(version), Value::Integer(local_file), compatible_from]) => {
-            Ok(Some(State {
-                version: *version,
-                local_file: *local_file != 0,
-                compatible_from: match compatible_from {
-                    Value::Integer(oldest) => Some(*oldest),
-                    _ => None,
-                },
-            }))
-        }
-        Some(other) => Err(Error::Io(format!("unexpected schema state: {other:?}"))),
+    let state = match row {
+        None => return Ok(None),
+        Some([Value::Integer(version), Value::Integer(local_file), compatible_from]) => State {
+            version: *version,
+            local_file: *local_file != 0,
+            compatible_from: match compatible_from {
+                Value::Integer(oldest) => Some(*oldest),
+                Value::Null => None,
+                _ => return Err(unreadable(row)),
+            },
+        },
+        Some(_) => return Err(unreadable(row)),
+    };
+    let floor_fits = state
+        .compatible_from
+        .is_none_or(|oldest| (0..=state.version).contains(&oldest));
+    if state.version < 0 || !floor_fits {
+        return Err(unreadable(row));
     }
+    Ok(Some(state))
+}
+
+/// A state row that makes no sense (edited by hand, or written by something else): nothing can
+/// be decided from it, so no build migrates or writes until an operator repairs it.
+fn unreadable(row: Option<&[Value]>) -> Error {
+    Error::Io(format!(
+        "unreadable schema state: service_schema holds (version, local_file, \
+         compatible_from) = {row:?}; expected a version of 0 or more, and NULL or a version \
+         from 0 to it; nothing was migrated"
+    ))
 }
 
 /// One attempt. Whether the database is a local file is asked the one way that sends a server
@@ -305,6 +321,24 @@ fn claimed_by_another(db: &impl Database) -> Result<bool, Error> {
 /// What a request that finds another one migrating is told, to look again shortly.
 const IN_PROGRESS: &str = "database is locked: another request is migrating the schema";
 
+/// The message of the error a build gets when one of its migrations fails (see [`failed`]).
+const FAILED: &str = "schema migration failed";
+
+/// A migration step the database refused (a constraint its rows break, SQL it does not take):
+/// the transaction is rolled back and the claim released, so the schema and the older builds
+/// serving it are as they were, and the next write of this build tries again.
+fn failed(step: usize, from: i64, target: i64, cause: &Error) -> Error {
+    Error::Io(format!(
+        "{FAILED}: step {} of {target} (migrating from version {from}) was rolled back: {cause:?}",
+        step + 1
+    ))
+}
+
+/// Whether `error` is a migration of this build that failed and was rolled back.
+pub(crate) fn is_failed(error: &Error) -> bool {
+    matches!(error, Error::Io(message) if message.starts_with(FAILED))
+}
+
 /// Applies the migrations after `from` in one transaction, if the version is still `from` once
 /// the transaction holds the write lock: a claim that expired under a slow holder lets a second
 /// request claim, and whichever of the two comes second finds the version moved and steps back.
@@ -321,11 +355,16 @@ fn migrate_in_transaction(
             _ => Ok(()),
         })
         .and_then(|()| {
+            let target = migrations.len() as i64;
             migrations
-                .get(from as usize..)
-                .unwrap_or_default()
                 .iter()
-                .try_for_each(|migration| db.execute(migration.sql(), &[]).map(drop))
+                .enumerate()
+                .skip(from as usize)
+                .try_for_each(|(step, migration)| {
+                    db.execute(migration.sql(), &[])
+                        .map(drop)
+                        .map_err(|cause| failed(step, from, target, &cause))
+                })
         })
         .and_then(|()| {
             db.execute(
@@ -564,7 +603,12 @@ mod tests {
             Migration::Expand("CREATE TABLE oops ("),
             MIGRATIONS[1],
         ];
-        assert!(migrate(&open(&dir), &broken).is_err());
+        let error = migrate(&open(&dir), &broken).unwrap_err();
+        assert!(is_failed(&error), "{error:?}");
+        let Error::Io(message) = &error else {
+            unreachable!()
+        };
+        assert!(message.contains("step 2 of 3"), "{message}");
         let db = open(&dir);
         assert_eq!(version(&db), 0);
         let tables: i64 = db
@@ -716,22 +760,66 @@ mod tests {
 
     #[test]
     fn a_state_row_that_cannot_be_read_is_an_error_and_nothing_migrates() {
+        for (version, compatible_from) in [
+            ("'seven'", "0"),
+            ("2", "'soon'"),
+            ("-1", "NULL"),
+            ("1", "2"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = open(&dir);
+            db.execute_batch(STATE_TABLE).unwrap();
+            db.execute_batch(&format!(
+                "INSERT INTO service_schema VALUES (1, {version}, 1, 0, {compatible_from})"
+            ))
+            .unwrap();
+            let Err(Error::Io(message)) = Db::for_writes(open(&dir), MIGRATIONS) else {
+                panic!("a write went ahead on the state row ({version}, {compatible_from})");
+            };
+            assert!(message.contains("unreadable schema state"), "{message}");
+            let tables: i64 = db
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'notes'",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(
+                tables, 0,
+                "nothing migrated on ({version}, {compatible_from})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_step_that_existing_rows_break_rolls_back_and_the_older_build_serves_on() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open(&dir);
-        db.execute_batch(STATE_TABLE).unwrap();
-        db.execute_batch("INSERT INTO service_schema VALUES (1, 'seven', 1, 0, 'x')")
+        migrate(&open(&dir), MIGRATIONS).unwrap();
+        open(&dir)
+            .execute_batch("INSERT INTO notes (body) VALUES ('a'), ('a')")
             .unwrap();
-        let Err(Error::Io(message)) = Db::for_writes(open(&dir), MIGRATIONS) else {
-            panic!("a write went ahead on a state row it cannot read");
+        // The next build adds a column, then makes bodies unique: the two rows of one body
+        // break the second step, after the first has run.
+        const UNIQUE_BODIES: &[Migration] = &[
+            MIGRATIONS[0],
+            MIGRATIONS[1],
+            Migration::Expand("ALTER TABLE notes ADD COLUMN slug TEXT"),
+            Migration::Expand("CREATE UNIQUE INDEX notes_one_body ON notes (body)"),
+        ];
+        let Err(error) = Db::for_writes(open(&dir), UNIQUE_BODIES) else {
+            panic!("the next build migrated past a failing step");
         };
-        assert!(message.contains("unexpected schema state"), "{message}");
-        let tables: i64 = db
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'notes'",
-                [],
-                |row| row.get(0),
-            )
+        assert!(is_failed(&error), "{error:?}");
+        let state = read_state(&open(&dir)).unwrap().unwrap();
+        assert_eq!(state.version, 2, "rolled back, column and all");
+        assert!(open(&dir).prepare("SELECT slug FROM notes").is_err());
+        // The release build writes on; the next build tries again at its next write.
+        Db::for_writes(open(&dir), MIGRATIONS)
+            .unwrap()
+            .execute("INSERT INTO notes (body) VALUES ('b')", &[])
             .unwrap();
-        assert_eq!(tables, 0);
+        assert!(is_failed(
+            &Db::for_writes(open(&dir), UNIQUE_BODIES).err().unwrap()
+        ));
     }
 }

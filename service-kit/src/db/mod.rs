@@ -29,13 +29,21 @@ impl Database for spin_sdk::sqlite::Connection {
 
 /// Any database failure, seen from a client, is the service being unable to answer right now.
 /// The detail stays generic: SQLite's messages describe our schema, not the client's request
-/// (the service logs the cause). A build that refuses a schema newer than it may use says so:
-/// that lasts until an operator puts a newer build back, not until a retry.
+/// (the service logs the cause). Two failures say what they are, as they last until an
+/// operator acts rather than until a retry: a build refusing a schema newer than it may use,
+/// and a build whose migration failed and was rolled back.
 pub fn unavailable(error: &Error) -> Problem {
     if migrate::is_too_new(error) {
         return Problem::unavailable(
             "This build of the service is older than its database's schema allows; it \
              answers again once a newer build serves.",
+        );
+    }
+    if migrate::is_failed(error) {
+        return Problem::unavailable(
+            "This build of the service could not bring its database's schema up to date (the \
+             migration was rolled back and nothing was written); it tries again at the next \
+             write.",
         );
     }
     Problem::unavailable("The service's database cannot be reached; try again shortly.")
