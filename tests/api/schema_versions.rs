@@ -18,6 +18,31 @@ fn version(app: &RunningApp) -> i64 {
         .unwrap()
 }
 
+/// The app with one author and their first post, and board's schema version after it.
+struct Board {
+    app: RunningApp,
+    author: i64,
+    first: i64,
+    release: i64,
+}
+
+impl Board {
+    fn start() -> Self {
+        let app = RunningApp::start_default();
+        let author = app.client.sign_up("author@example.org", "A");
+        let first = app.client.write_post(author, "before")["id"]
+            .as_i64()
+            .unwrap();
+        let release = version(&app);
+        Self {
+            app,
+            author,
+            first,
+            release,
+        }
+    }
+}
+
 /// A 503 problem with Retry-After whose detail says `why`.
 fn assert_refused(reply: &Reply, why: &str) {
     assert!(reply.is_refusal(), "{}", reply.text());
@@ -34,13 +59,13 @@ fn assert_refused_as_too_old(reply: &Reply) {
 
 #[test]
 fn a_build_serves_a_newer_compatible_schema_and_refuses_one_a_breaking_migration_moved_past_it() {
-    let app = RunningApp::start_default();
-    let author = app.client.sign_up("author@example.org", "A");
-    let first = app.client.write_post(author, "before")["id"]
-        .as_i64()
-        .unwrap();
+    let Board {
+        app,
+        author,
+        first,
+        release,
+    } = Board::start();
     let boards = app.store("boards");
-    let release = version(&app);
 
     // A newer build's compatible step: a column this build never names.
     boards.execute("ALTER TABLE posts ADD COLUMN mood TEXT");
@@ -78,79 +103,74 @@ fn a_build_serves_a_newer_compatible_schema_and_refuses_one_a_breaking_migration
         .assert_readable(&[author], &[first, second, third], "after the refusal");
 }
 
-#[test]
-fn a_migration_that_fails_is_rolled_back_and_its_build_answers_503_until_it_can_migrate() {
-    let app = RunningApp::start_default();
-    let author = app.client.sign_up("author@example.org", "A");
-    let first = app.client.write_post(author, "before")["id"]
-        .as_i64()
-        .unwrap();
+/// Plants `fault` in board's database and checks that every write is refused with `detail`
+/// (twice: the refusal does not outlive its cause, it is decided again at each write), that
+/// nothing is written and board's log says `why`; `check` adds the fault's own checks. Then
+/// `repair` and checks that the next write lands and every post reads back.
+fn writes_refused_until_repaired(
+    fault: &str,
+    detail: &str,
+    why: &str,
+    check: impl Fn(&Board),
+    repair: &str,
+) {
+    let board = Board::start();
+    let Board {
+        app, author, first, ..
+    } = &board;
     let boards = app.store("boards");
-    let release = version(&app);
-    // The last step inserts key_refresh's one row, which is there: run again, it breaks the
-    // primary key, as a backfill breaks a constraint on rows it did not expect.
-    boards.execute("UPDATE service_schema SET version = version - 1");
+    boards.execute(fault);
     for _ in 0..2 {
-        // Every write tries again, and is refused again: the claim does not outlive a failure.
-        assert_refused(
-            &app.client.try_write_post(author, "refused"),
-            "could not bring its database's schema up to date",
-        );
+        assert_refused(&app.client.try_write_post(*author, "refused"), detail);
     }
     assert_eq!(boards.row_count("posts"), 1, "nothing written");
-    assert_eq!(version(&app), release - 1, "rolled back");
-    assert_eq!(
-        boards.text(
-            "SELECT count(*) FROM service_schema WHERE id = ? AND claimed_until = 0",
-            1
-        ),
-        "1",
-        "the claim is released"
-    );
     let log = app.component_stderr("board-component");
-    assert!(
-        log.contains(&format!(
-            "schema migration failed: step {release} of {release}"
-        )) && log.contains("UNIQUE constraint failed"),
-        "the log names the step and the cause:\n{log}"
-    );
-    // Reads need no migration and go on.
-    assert_eq!(app.client.get(&format!("/boards/{first}")).status, 200);
-
-    // The operator repairs the database: the next write migrates nothing and lands.
-    boards.execute("UPDATE service_schema SET version = version + 1");
-    let second = app.client.write_post(author, "after")["id"]
+    assert!(log.contains(why), "the log says {why:?}:\n{log}");
+    check(&board);
+    boards.execute(repair);
+    let second = app.client.write_post(*author, "after")["id"]
         .as_i64()
         .unwrap();
     app.client
-        .assert_readable(&[author], &[first, second], "after the failed migration");
+        .assert_readable(&[*author], &[*first, second], "after the repair");
+}
+
+#[test]
+fn a_migration_that_fails_is_rolled_back_and_its_build_answers_503_until_it_can_migrate() {
+    // The last step inserts key_refresh's one row, which is there: run again, it breaks the
+    // primary key, as a backfill breaks a constraint on rows it did not expect.
+    writes_refused_until_repaired(
+        "UPDATE service_schema SET version = version - 1",
+        "could not bring its database's schema up to date",
+        "UNIQUE constraint failed",
+        |board| {
+            let Board {
+                app,
+                first,
+                release,
+                ..
+            } = board;
+            assert_eq!(version(app), release - 1, "rolled back");
+            let claims = "SELECT count(*) FROM service_schema WHERE id = ? AND claimed_until = 0";
+            assert_eq!(app.store("boards").text(claims, 1), "1", "claim released");
+            let log = app.component_stderr("board-component");
+            let step = format!("schema migration failed: step {release} of {release}");
+            assert!(log.contains(&step), "the log names the step:\n{log}");
+            // Reads need no migration and go on.
+            assert_eq!(app.client.get(&format!("/boards/{first}")).status, 200);
+        },
+        // The operator's repair: the next write has nothing to migrate.
+        "UPDATE service_schema SET version = version + 1",
+    );
 }
 
 #[test]
 fn a_state_row_that_makes_no_sense_is_a_503_and_never_a_migration() {
-    let app = RunningApp::start_default();
-    let author = app.client.sign_up("author@example.org", "A");
-    let first = app.client.write_post(author, "before")["id"]
-        .as_i64()
-        .unwrap();
-    let boards = app.store("boards");
-    let release = version(&app);
-    boards.execute("UPDATE service_schema SET compatible_from = 'soon'");
-    assert_refused(
-        &app.client.try_write_post(author, "refused"),
+    writes_refused_until_repaired(
+        "UPDATE service_schema SET compatible_from = 'soon'",
         "database cannot be reached",
+        "unreadable schema state",
+        |board| assert_eq!(version(&board.app), board.release, "nothing migrated"),
+        "UPDATE service_schema SET compatible_from = 0",
     );
-    assert_eq!(boards.row_count("posts"), 1, "nothing written");
-    assert_eq!(version(&app), release, "nothing migrated");
-    let log = app.component_stderr("board-component");
-    assert!(
-        log.contains("unreadable schema state"),
-        "one line says why:\n{log}"
-    );
-    boards.execute("UPDATE service_schema SET compatible_from = 0");
-    let second = app.client.write_post(author, "after")["id"]
-        .as_i64()
-        .unwrap();
-    app.client
-        .assert_readable(&[author], &[first, second], "after the repair");
 }
