@@ -407,11 +407,10 @@ fn databases_for(mut spec: AppSpec, dir: &Path) -> (AppSpec, Option<Arc<Director
                 .iter()
                 .map(|label| Sqld::start(&dir.join("sqld").join(label)))
                 .collect();
-            let labelled: Vec<(&str, &Sqld)> = LABELS.iter().copied().zip(&servers).collect();
             let config = write_file(
                 dir,
                 "runtime-config.libsql.toml",
-                &sqld::runtime_config(&labelled),
+                &sqld::runtime_config(LABELS.iter().copied().zip(servers.iter().map(Sqld::url))),
             );
             let servers = Arc::new(DirectoryServers(
                 servers.into_iter().map(Mutex::new).collect(),

@@ -6,11 +6,13 @@
 //! operator's queries go to the server itself.
 
 use std::fs::File;
-use std::net::SocketAddr;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -274,15 +276,87 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-/// A runtime config whose labels are the given servers, as `deploy/render` writes one.
-pub fn runtime_config(servers: &[(&str, &Sqld)]) -> String {
+/// A runtime config whose labels are the servers at the given URLs, as `deploy/render` writes
+/// one.
+pub fn runtime_config<'a>(servers: impl IntoIterator<Item = (&'a str, String)>) -> String {
     servers
-        .iter()
-        .map(|(label, server)| {
+        .into_iter()
+        .map(|(label, url)| {
             format!(
-                "[sqlite_database.{label}]\ntype = \"libsql\"\nurl = \"{}\"\ntoken = \"local\"\n\n",
-                server.url()
+                "[sqlite_database.{label}]\ntype = \"libsql\"\nurl = \"{url}\"\ntoken = \"local\"\n\n"
             )
         })
         .collect()
+}
+
+/// A server that answers its health check and nothing else, behind a guard of its own: what
+/// sqld 0.24.33 became for writes after bursts of writers here (docs/libsql.md), on cue. Any
+/// other request is read and never answered; its connection is held until this is dropped.
+pub struct SilentServer {
+    guard: Guard,
+    stop: Arc<AtomicBool>,
+}
+
+impl SilentServer {
+    pub fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("a log directory");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let stopped = stopped.clone();
+                        std::thread::spawn(move || answer_health_only(stream, &stopped));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self {
+            guard: Guard::start(addr, log_file(&dir.join("guard.log"))),
+            stop,
+        }
+    }
+
+    /// Where the app connects: the guard.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.guard.addr)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Answers `GET /health` with `200`; holds any other request unanswered until `stop`.
+fn answer_health_only(mut stream: TcpStream, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut head = Vec::new();
+    let mut buffer = [0; 1024];
+    while !stop.load(Ordering::Relaxed) && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+    if head.starts_with(b"GET /health ") {
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        return;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
