@@ -302,7 +302,7 @@ fn in_split_mode_with_the_user_service_stopped_the_board_still_lists_and_takes_p
 
     let users = split.pids("user-component");
     for &pid in &users {
-        process::signal_group(pid, libc::SIGSTOP);
+        process::freeze_group(pid);
     }
     wait_for_strip(
         &browser,

@@ -458,7 +458,7 @@ fn a_frozen_service_gets_the_gateways_503_within_its_timeout_and_the_other_answe
         .unwrap();
     let boards = split.pids("board-component");
     for &pid in &boards {
-        process::signal_group(pid, libc::SIGSTOP);
+        process::freeze_group(pid);
     }
     for attempt in 0..3 {
         let took = e2e::client::assert_unavailable_within(

@@ -17,6 +17,38 @@ pub fn signal_group(group: u32, signal: libc::c_int) {
     }
 }
 
+/// Freezes every process in `group` (SIGSTOP) and returns once each of their threads has
+/// stopped. The signal is delivered asynchronously: a request sent right after `kill(2)`
+/// returned once got its `200` from a board process being stopped (split mode on Spin, in a
+/// clean-clone run), so a test that freezes a service waits for the freeze to be real.
+pub fn freeze_group(group: u32) {
+    signal_group(group, libc::SIGSTOP);
+    let frozen = || {
+        group_members(group)
+            .iter()
+            .all(|&pid| threads_stopped(pid))
+            .then_some(())
+    };
+    assert!(
+        eventually(STOP_TIMEOUT, frozen).is_some(),
+        "group {group} did not stop on SIGSTOP"
+    );
+}
+
+/// Whether every thread of `pid` is stopped (`T` in its stat); a process gone meanwhile counts.
+fn threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.filter_map(Result::ok).all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            stat.rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().next())
+                .is_some_and(|state| state == "T")
+        })
+    })
+}
+
 /// Live (not zombie) processes whose process group is `group`.
 pub fn group_members(group: u32) -> Vec<u32> {
     live_processes()
