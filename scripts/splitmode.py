@@ -122,13 +122,27 @@ def keep_build(component, wasm):
     return str(path)
 
 
+# The problem type of a build that refuses its database's schema as too new for it (a rollback
+# past a breaking migration): it will not pass its health check until a newer build migrates.
+SCHEMA_TOO_NEW = "/problems/schema-too-new"
+
+
+class SchemaTooNew(Exception):
+    """A build whose health check says the database's schema is too new for it."""
+
+
 def health(component, port):
-    """(status, x-service-version) of the service's health check on `port`."""
+    """(status, x-service-version) of the service's health check on `port`; raises
+    `SchemaTooNew` with the service's detail when it refuses its database's schema."""
     url = f"http://127.0.0.1:{port}{SERVICES[component].health}"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.headers.get("x-service-version")
     except urllib.error.HTTPError as error:
+        with contextlib.suppress(ValueError):
+            problem = json.loads(error.read())
+            if problem.get("type") == SCHEMA_TOO_NEW:
+                raise SchemaTooNew(problem.get("detail")) from None
         return error.code, error.headers.get("x-service-version")
 
 
@@ -159,11 +173,16 @@ def start_service(component, manifest, port, gateway_addr):
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StartFailure(f"it exited at start-up ({name}):\n{tail(logs / f'{stem}.log')}")
-        with contextlib.suppress(OSError):
+        try:
             status, version = health(component, port)
             if status == 200:
                 return process.pid, version
             last = f"health answered {status}"
+        except OSError:
+            pass
+        except SchemaTooNew as refusal:
+            stop_group(process.pid)
+            raise StartFailure(f"it refuses the database's schema: {refusal}") from None
         time.sleep(0.05)
     stop_group(process.pid)
     raise StartFailure(f"it did not answer its health check within {HEALTH_TIMEOUT:.0f} s ({last})")

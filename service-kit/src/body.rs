@@ -79,6 +79,19 @@ impl Fields {
         }
     }
 
+    /// An optional string field, handed to `parse` when it is there; `null` is the same as
+    /// leaving it out. An invalid value is recorded like any other: check [`Fields::finish`].
+    pub fn optional_string<T, E: Display>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => None,
+            Some(_) => self.string(name, parse),
+        }
+    }
+
     /// A required integer field, handed to `parse`.
     pub fn integer<T, E: Display>(
         &mut self,
@@ -249,6 +262,17 @@ mod tests {
         assert_eq!(f.integer("b", Ok::<i64, &str>), None);
         assert_eq!(f.integer("c", Ok::<i64, &str>), Some(7));
         assert_eq!(f.finish().unwrap_err().errors.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_optional_field_left_out_or_null_is_none_and_a_bad_one_is_still_an_error() {
+        let mut f = fields(r#"{"b": null, "c": "", "d": "x"}"#, &["a", "b", "c", "d"]);
+        assert_eq!(f.optional_string("a", non_empty), None);
+        assert_eq!(f.optional_string("b", non_empty), None);
+        assert_eq!(f.optional_string("c", non_empty), None);
+        assert_eq!(f.optional_string("d", non_empty), Some("x".to_owned()));
+        let errors = f.finish().unwrap_err().errors.unwrap();
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["c"]);
     }
 
     #[test]

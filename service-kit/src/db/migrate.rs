@@ -159,6 +159,15 @@ pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Er
     }
 }
 
+/// Whether a build of `migrations` may use `db` as it is now, without migrating it: `Ok` for
+/// a schema it knows or a newer compatible one, the error a write would get otherwise.
+pub fn check_usable(db: &impl Database, migrations: &[Migration]) -> Result<(), Error> {
+    match read_state(db)? {
+        Some(state) => check(state, migrations.len() as i64).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// The schema's state, or `None` for a database no migration of this kind has touched.
 pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
     let select = |columns: &str| db.execute(&format!("SELECT {columns} FROM service_schema"), &[]);

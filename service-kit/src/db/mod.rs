@@ -27,6 +27,9 @@ impl Database for spin_sdk::sqlite::Connection {
     }
 }
 
+/// The problem type of a build refusing a schema newer than it may use.
+pub const SCHEMA_TOO_NEW: &str = "schema-too-new";
+
 /// Any database failure, seen from a client, is the service being unable to answer right now.
 /// The detail stays generic: SQLite's messages describe our schema, not the client's request
 /// (the service logs the cause). Two failures say what they are, as they last until an
@@ -34,10 +37,16 @@ impl Database for spin_sdk::sqlite::Connection {
 /// and a build whose migration failed and was rolled back.
 pub fn unavailable(error: &Error) -> Problem {
     if migrate::is_too_new(error) {
-        return Problem::unavailable(
+        // A type of its own: it lasts until a newer build serves, so a swap or a rollout
+        // that meets it at a health check gives up on this build at once (`scripts/swap`).
+        return Problem::new(
+            503,
+            SCHEMA_TOO_NEW,
+            "Service unavailable",
             "This build of the service is older than its database's schema allows; it \
              answers again once a newer build serves.",
-        );
+        )
+        .with_header("retry-after", crate::problem::RETRY_AFTER_SECONDS);
     }
     if migrate::is_failed(error) {
         return Problem::unavailable(
@@ -49,12 +58,14 @@ pub fn unavailable(error: &Error) -> Problem {
     Problem::unavailable("The service's database cannot be reached; try again shortly.")
 }
 
-/// Proves the database answers and holds `table`: the health check of a service. The query
-/// fails when the file is unusable or the table is missing; it reads no row. `table` is the
-/// service's own constant, never input.
-pub fn ping(db: &impl Database, table: &str) -> Result<(), Error> {
-    db.execute(&format!("SELECT 1 FROM {table} WHERE rowid = 0"), &[])
-        .map(drop)
+/// Proves the database answers, holds `table`, and has a schema a build of `migrations` may
+/// use: the health check of a service. The first query fails when the file is unusable or the
+/// table is missing; it reads no row. The second reads the schema's state, so that a gateway,
+/// a swap or a rollout never puts into service a build that would refuse every write (a
+/// rollback past a breaking migration). `table` is the service's own constant, never input.
+pub fn ping(db: &impl Database, table: &str, migrations: &[Migration]) -> Result<(), Error> {
+    db.execute(&format!("SELECT 1 FROM {table} WHERE rowid = 0"), &[])?;
+    migrate::check_usable(db, migrations)
 }
 
 /// How long a statement waits for a server's lock, trying again after each [`Backoff`] pause: the
@@ -228,14 +239,38 @@ pub(crate) fn is_busy(error: &Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::ping;
+    use super::migrate::{is_too_new, migrate};
+    use super::{ping, Migration};
 
     #[test]
     fn ping_fails_until_the_table_exists() {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        assert!(ping(&db, "notes").is_err());
+        assert!(ping(&db, "notes", &[]).is_err());
         db.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
             .unwrap();
-        assert!(ping(&db, "notes").is_ok());
+        assert!(ping(&db, "notes", &[]).is_ok());
+    }
+
+    #[test]
+    fn ping_fails_for_a_build_a_breaking_migration_left_behind_and_passes_for_a_newer_one() {
+        let release = &[Migration::Expand(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY)",
+        )];
+        let next = &[
+            release[0],
+            Migration::Expand("ALTER TABLE notes ADD COLUMN mood TEXT"),
+        ];
+        let breaking = &[
+            next[0],
+            next[1],
+            Migration::Contract("DROP INDEX IF EXISTS none"),
+        ];
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        migrate(&db, next).unwrap();
+        assert!(ping(&db, "notes", release).is_ok(), "compatible");
+        migrate(&db, breaking).unwrap();
+        assert!(is_too_new(&ping(&db, "notes", release).unwrap_err()));
+        assert!(is_too_new(&ping(&db, "notes", next).unwrap_err()));
+        assert!(ping(&db, "notes", breaking).is_ok());
     }
 }
