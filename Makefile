@@ -13,6 +13,10 @@ export DB REPLICAS
 
 # A second build of each service with another build id, for the swap tests.
 SWAP_TEST_BUILDS := $(foreach name,user board web,target/swap-test/$(name)_component.wasm)
+# The services' next versions (feature `next`: one compatible schema change more) and user's
+# version after that (feature `breaking`), for the schema-swap tests (docs/schema-changes.md).
+NEXT_BUILDS := target/next/user_component.wasm target/next/board_component.wasm \
+	target/breaking/user_component.wasm
 SOURCES = $(shell find $(1) service-kit -name '*.rs' -o -name Cargo.toml -o -path '*/static/*') Cargo.toml
 
 # Python tools the tests drive, pinned, in a local virtualenv.
@@ -41,12 +45,23 @@ components: toolchain
 		echo "First build of the components for wasm32-wasip1: about 3 minutes on 2 cores; later builds take seconds."
 	cargo build --target wasm32-wasip1 --release $(COMPONENTS)
 
+# One component built as another build into $@: $(1) its build id, $(2) more cargo options.
+# The release is then built again: the two share the artifact's path.
+define build_as
+SERVICE_BUILD_ID=$(1) cargo build --target wasm32-wasip1 --release -p $*-component $(2)
+mkdir -p $(dir $@)
+cp target/wasm32-wasip1/release/$*_component.wasm $@
+cargo build --target wasm32-wasip1 --release -p $*-component
+endef
+
 target/swap-test/%_component.wasm: $$(call SOURCES,$$*-component)
-	SERVICE_BUILD_ID=swap-test cargo build --target wasm32-wasip1 --release -p $*-component
-	mkdir -p $(dir $@)
-	cp target/wasm32-wasip1/release/$*_component.wasm $@
-	@# The test build shares the release artifact's path: put the real one back.
-	cargo build --target wasm32-wasip1 --release -p $*-component
+	$(call build_as,swap-test)
+
+target/next/%_component.wasm: $$(call SOURCES,$$*-component)
+	$(call build_as,next,--features next)
+
+target/breaking/%_component.wasm: $$(call SOURCES,$$*-component)
+	$(call build_as,breaking,--features breaking)
 
 devhost: toolchain
 	@[ -e $(DEVHOST) ] || \
@@ -73,7 +88,7 @@ split: build
 ## Rebuild one component and put it into service blue-green, the other untouched:
 ## make swap COMPONENT=user-component
 swap:
-	scripts/swap $(COMPONENT)
+	scripts/swap $(COMPONENT) $(if $(BUILD),--build $(BUILD))
 
 ## What serves in split mode: each service's process, port and build id.
 status:
@@ -81,7 +96,7 @@ status:
 
 ## Every test: unit tests of each crate and the world check, then the end-to-end suites on
 ## devhost and again on Spin when it is available; fails if a process of the run is left.
-test: build $(SWAP_TEST_BUILDS) tools
+test: build $(SWAP_TEST_BUILDS) $(NEXT_BUILDS) tools
 	scripts/test
 
 tools: $(VENV)/.installed
@@ -102,6 +117,8 @@ lint: toolchain
 	cargo fmt --all --check
 	cargo clippy --profile host --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --release $(COMPONENTS) -- -D warnings
+	cargo clippy --target wasm32-wasip1 --release -p user-component -p board-component \
+		--features user-component/breaking,board-component/next -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -22,6 +22,23 @@ impl Title {
     }
 }
 
+/// A post's summary: the next version's optional field (feature `next`), trimmed, 1 to 300
+/// characters, on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary(String);
+
+impl Summary {
+    const MAX_CHARS: usize = 300;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        rules::one_line(raw, Self::MAX_CHARS).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A post body: 1 to 20,000 characters, kept exactly as written (line breaks and tabs
 /// included), but not blank and without other control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,15 +156,27 @@ pub struct NewPost {
     pub user_id: UserId,
     pub title: Title,
     pub content: Content,
+    /// Optional, and known only to the next version: the release refuses it as unknown.
+    pub summary: Option<Summary>,
 }
 
 impl NewPost {
     /// Every field is checked, and every problem reported at once.
     pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
-        let mut fields = Fields::new(object, &["userId", "title", "content"]);
+        let known: &[&str] = if cfg!(feature = "next") {
+            &["userId", "title", "content", "summary"]
+        } else {
+            &["userId", "title", "content"]
+        };
+        let mut fields = Fields::new(object, known);
         let user_id = fields.integer("userId", UserId::new);
         let title = fields.string("title", Title::parse);
         let content = fields.string("content", Content::parse);
+        let summary = if cfg!(feature = "next") {
+            fields.optional_string("summary", Summary::parse)
+        } else {
+            None
+        };
         let (Some(user_id), Some(title), Some(content)) = (user_id, title, content) else {
             return Err(fields.into_problem());
         };
@@ -156,6 +185,7 @@ impl NewPost {
             user_id,
             title,
             content,
+            summary,
         })
     }
 }

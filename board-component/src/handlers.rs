@@ -35,7 +35,13 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
         };
         authors::introduce_author(&db, &author)?;
     }
-    let post = posts::insert(&db, new_post.user_id, &new_post.title, &new_post.content)?;
+    let post = posts::insert(
+        &db,
+        new_post.user_id,
+        &new_post.title,
+        &new_post.content,
+        new_post.summary.as_ref(),
+    )?;
     Ok(respond::created(
         &format!("/boards/{}", post.id.get()),
         &PostView::from(&post),

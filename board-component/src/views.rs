@@ -14,6 +14,9 @@ pub struct PostView<'a> {
     title: &'a str,
     content: &'a str,
     created_at: &'a str,
+    /// The next version's; left out where there is none, as the release leaves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
 }
 
 impl<'a> From<&'a Post> for PostView<'a> {
@@ -24,6 +27,7 @@ impl<'a> From<&'a Post> for PostView<'a> {
             title: &post.title,
             content: &post.content,
             created_at: &post.created_at,
+            summary: post.summary.as_deref(),
         }
     }
 }

@@ -57,6 +57,22 @@ impl UserName {
     }
 }
 
+/// What a user says about themselves, public: the next version's field (feature `next`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bio(String);
+
+impl Bio {
+    const MAX_CHARS: usize = 160;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        rules::one_line(raw, Self::MAX_CHARS).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A password as typed. Deliberately not `Debug` or `Display`: it must never reach a log.
 pub struct Password(String);
 
@@ -139,15 +155,27 @@ pub struct SignUp {
     pub email: Email,
     pub name: UserName,
     pub password: Password,
+    /// Optional, and known only to the next version: the release refuses it as unknown.
+    pub bio: Option<Bio>,
 }
 
 impl SignUp {
     /// Every field is checked, and every problem reported at once.
     pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
-        let mut fields = Fields::new(object, &["email", "name", "password"]);
+        let known: &[&str] = if cfg!(feature = "next") {
+            &["email", "name", "password", "bio"]
+        } else {
+            &["email", "name", "password"]
+        };
+        let mut fields = Fields::new(object, known);
         let email = fields.string("email", Email::parse);
         let name = fields.string("name", UserName::parse);
         let password = fields.string("password", Password::parse);
+        let bio = if cfg!(feature = "next") {
+            fields.optional_string("bio", Bio::parse)
+        } else {
+            None
+        };
         let (Some(email), Some(name), Some(password)) = (email, name, password) else {
             return Err(fields.into_problem());
         };
@@ -156,6 +184,7 @@ impl SignUp {
             email,
             name,
             password,
+            bio,
         })
     }
 }

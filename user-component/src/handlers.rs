@@ -18,8 +18,14 @@ pub fn sign_up(request: &Request) -> Result<Response, UserError> {
     let sign_up = SignUp::parse(json_object(request)?)?;
     let db = store::SCHEMA.open_for_writes()?;
     let hash = password::hash(&sign_up.password).map_err(UserError::Hashing)?;
-    let user = store::insert_user(&db, &sign_up.email, &sign_up.name, &hash)?
-        .ok_or(UserError::EmailTaken)?;
+    let user = store::insert_user(
+        &db,
+        &sign_up.email,
+        &sign_up.name,
+        &hash,
+        sign_up.bio.as_ref(),
+    )?
+    .ok_or(UserError::EmailTaken)?;
     Ok(respond::created(
         &format!("/users/{}", user.id.get()),
         &Account::from(&user),

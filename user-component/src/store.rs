@@ -4,13 +4,16 @@
 use service_kit::db::Migration::Expand;
 use service_kit::db::{Database, Error, Migration, QueryResult, Schema, Value};
 
-use crate::domain::{ChangeLimit, Email, IdList, UserId, UserName};
+use crate::domain::{Bio, ChangeLimit, Email, IdList, UserId, UserName};
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "users";
 
 /// Append-only: entry `i` moves the schema from version `i` to `i + 1`, and says whether builds
-/// from before it may go on using the database (`Expand`) or must stop (`Contract`).
+/// from before it may go on using the database (`Expand`) or must stop (`Contract`). The last
+/// steps are the next versions' (features `next`, `breaking`), which `make test` builds beside
+/// the release for the swap tests, as the next release would be built from its own commit
+/// (docs/schema-changes.md).
 pub const MIGRATIONS: &[Migration] = &[
     // AUTOINCREMENT: an id is never handed out twice, even after a delete, because other
     // services keep user ids in their own data.
@@ -69,7 +72,71 @@ pub const MIGRATIONS: &[Migration] = &[
     )",
     ),
     Expand("CREATE INDEX sign_in_failures_by_age ON sign_in_failures (last_failed_at)"),
+    // The next version: an optional bio, public, carried by the change feed. Every step is
+    // compatible: the release never names `bio`, and the triggers fill the feed's column for
+    // its sign-ups and renames as well, so a rollback loses no bio from the feed.
+    #[cfg(feature = "next")]
+    Expand("ALTER TABLE users ADD COLUMN bio TEXT"),
+    #[cfg(feature = "next")]
+    Expand("ALTER TABLE user_changes ADD COLUMN bio TEXT"),
+    #[cfg(feature = "next")]
+    Expand(
+        "CREATE TRIGGER user_changes_carry_bio AFTER INSERT ON user_changes
+     BEGIN UPDATE user_changes SET bio = (SELECT bio FROM users WHERE id = NEW.user_id)
+         WHERE seq = NEW.seq; END",
+    ),
+    #[cfg(feature = "next")]
+    Expand(
+        "CREATE TRIGGER user_changes_on_bio AFTER UPDATE OF bio ON users
+     WHEN NEW.bio IS NOT OLD.bio AND NEW.name IS OLD.name
+     BEGIN INSERT INTO user_changes (user_id, name) VALUES (NEW.id, NEW.name); END",
+    ),
+    // The breaking version's: a rename (SQLite rewrites the triggers that name the column).
+    // Builds that read `bio`, the next version's, would fail on it; the rule stops every
+    // older build, the release's too, before its first write.
+    #[cfg(feature = "breaking")]
+    Migration::Contract("ALTER TABLE users RENAME COLUMN bio TO about"),
 ];
+
+// The statements whose text differs between versions, each one literal: what a `User` and a
+// `Change` are read from (the next version's bio, in the breaking version's renamed column),
+// and how a user is inserted.
+#[cfg(not(feature = "next"))]
+macro_rules! versioned {
+    (user) => {
+        "id, email, name, created_at"
+    };
+    (change) => {
+        "seq, user_id, name, changed_at"
+    };
+    (insert_user) => {
+        "INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)"
+    };
+}
+#[cfg(all(feature = "next", not(feature = "breaking")))]
+macro_rules! versioned {
+    (user) => {
+        "id, email, name, created_at, bio"
+    };
+    (change) => {
+        "seq, user_id, name, changed_at, bio"
+    };
+    (insert_user) => {
+        "INSERT INTO users (email, name, password_hash, bio) VALUES (?, ?, ?, ?)"
+    };
+}
+#[cfg(feature = "breaking")]
+macro_rules! versioned {
+    (user) => {
+        "id, email, name, created_at, about AS bio"
+    };
+    (change) => {
+        "seq, user_id, name, changed_at, bio"
+    };
+    (insert_user) => {
+        "INSERT INTO users (email, name, password_hash, about) VALUES (?, ?, ?, ?)"
+    };
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -77,6 +144,8 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub created_at: String,
+    /// Only the next version has one, and then only when the user gave it.
+    pub bio: Option<String>,
 }
 
 /// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
@@ -93,16 +162,23 @@ pub fn insert_user(
     email: &Email,
     name: &UserName,
     password_hash: &str,
+    bio: Option<&Bio>,
 ) -> Result<Option<User>, Error> {
+    let mut params = vec![
+        Value::Text(email.as_str().to_owned()),
+        Value::Text(name.as_str().to_owned()),
+        Value::Text(password_hash.to_owned()),
+    ];
+    if cfg!(feature = "next") {
+        params.push(bio.map_or(Value::Null, |bio| Value::Text(bio.as_str().to_owned())));
+    }
     let result = db.execute(
-        "INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)
-         ON CONFLICT (email) DO NOTHING
-         RETURNING id, email, name, created_at",
-        &[
-            Value::Text(email.as_str().to_owned()),
-            Value::Text(name.as_str().to_owned()),
-            Value::Text(password_hash.to_owned()),
-        ],
+        concat!(
+            versioned!(insert_user),
+            " ON CONFLICT (email) DO NOTHING RETURNING ",
+            versioned!(user)
+        ),
+        &params,
     )?;
     Ok(users(&result).into_iter().next())
 }
@@ -114,6 +190,7 @@ pub struct Change {
     pub user_id: UserId,
     pub name: String,
     pub changed_at: String,
+    pub bio: Option<String>,
 }
 
 /// The account an email belongs to, with its stored hash to check a password against.
@@ -144,7 +221,10 @@ pub fn find_credentials(
 /// Renames a user; `None` when there is no such user. The trigger records the change.
 pub fn rename(db: &impl Database, id: UserId, name: &UserName) -> Result<Option<User>, Error> {
     let result = db.execute(
-        "UPDATE users SET name = ? WHERE id = ? RETURNING id, email, name, created_at",
+        concat!(
+            "UPDATE users SET name = ? WHERE id = ? RETURNING ",
+            versioned!(user)
+        ),
         &[
             Value::Text(name.as_str().to_owned()),
             Value::Integer(id.get()),
@@ -156,7 +236,11 @@ pub fn rename(db: &impl Database, id: UserId, name: &UserName) -> Result<Option<
 /// The changes after `after`, oldest first, at most `limit`.
 pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec<Change>, Error> {
     let result = db.execute(
-        "SELECT seq, user_id, name, changed_at FROM user_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        concat!(
+            "SELECT ",
+            versioned!(change),
+            " FROM user_changes WHERE seq > ? ORDER BY seq LIMIT ?"
+        ),
         &[Value::Integer(after), Value::Integer(limit.get())],
     )?;
     Ok(result
@@ -167,6 +251,7 @@ pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec
                 user_id: UserId::issued(row.get("user_id")?),
                 name: row.get::<&str>("name")?.to_owned(),
                 changed_at: row.get::<&str>("changed_at")?.to_owned(),
+                bio: row.get::<&str>("bio").map(str::to_owned),
             })
         })
         .collect())
@@ -174,7 +259,7 @@ pub fn changes(db: &impl Database, after: i64, limit: ChangeLimit) -> Result<Vec
 
 pub fn find_user(db: &impl Database, id: UserId) -> Result<Option<User>, Error> {
     let result = db.execute(
-        "SELECT id, email, name, created_at FROM users WHERE id = ?",
+        concat!("SELECT ", versioned!(user), " FROM users WHERE id = ?"),
         &[Value::Integer(id.get())],
     )?;
     Ok(users(&result).into_iter().next())
@@ -184,8 +269,11 @@ pub fn find_user(db: &impl Database, id: UserId) -> Result<Option<User>, Error> 
 pub fn find_users(db: &impl Database, ids: &IdList) -> Result<Vec<User>, Error> {
     let ids: Vec<String> = ids.iter().map(|id| id.get().to_string()).collect();
     let result = db.execute(
-        "SELECT id, email, name, created_at FROM users
-         WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        concat!(
+            "SELECT ",
+            versioned!(user),
+            " FROM users WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+        ),
         &[Value::Text(format!("[{}]", ids.join(",")))],
     )?;
     Ok(users(&result))
@@ -323,9 +411,9 @@ pub fn clear_sign_in_failures(db: &impl Database, email: &Email) -> Result<(), E
     .map(drop)
 }
 
-/// Proves the database answers and holds our schema.
+/// Proves the database answers and holds a schema this build may use.
 pub fn ping(db: &impl Database) -> Result<(), Error> {
-    service_kit::db::ping(db, "users")
+    service_kit::db::ping(db, "users", MIGRATIONS)
 }
 
 fn users(result: &QueryResult) -> Vec<User> {
@@ -337,6 +425,7 @@ fn users(result: &QueryResult) -> Vec<User> {
                 email: row.get::<&str>("email")?.to_owned(),
                 name: row.get::<&str>("name")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),
+                bio: row.get::<&str>("bio").map(str::to_owned),
             })
         })
         .collect()
@@ -355,7 +444,7 @@ mod tests {
     fn sign_up(db: &rusqlite::Connection, email: &str) -> Option<User> {
         let email = Email::parse(email).unwrap();
         let name = UserName::parse("Ann").unwrap();
-        insert_user(db, &email, &name, "$argon2id$fake").unwrap()
+        insert_user(db, &email, &name, "$argon2id$fake", None).unwrap()
     }
 
     #[test]
@@ -366,6 +455,32 @@ mod tests {
         assert_eq!(user.email, "ann@example.org");
         assert_eq!(user.created_at.len(), "2026-01-01T00:00:00Z".len());
         assert!(user.created_at.ends_with('Z'));
+    }
+
+    /// The next version's bio: stored, read back, and carried by the change feed, for
+    /// renames too, whatever build makes them (the triggers fill it).
+    #[cfg(feature = "next")]
+    #[test]
+    fn a_bio_is_read_back_and_each_change_of_the_feed_carries_it() {
+        let (_dir, db) = database();
+        let bio = Bio::parse("Writes about wasm").unwrap();
+        let email = Email::parse("ann@example.org").unwrap();
+        let ann = UserName::parse("Ann").unwrap();
+        let user = insert_user(&db, &email, &ann, "$argon2id$fake", Some(&bio))
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.bio.as_deref(), Some("Writes about wasm"));
+        assert_eq!(find_user(&db, user.id).unwrap(), Some(user.clone()));
+        rename(&db, user.id, &UserName::parse("Annie").unwrap()).unwrap();
+        let bios: Vec<Option<String>> = changes(&db, 0, ChangeLimit::DEFAULT)
+            .unwrap()
+            .into_iter()
+            .map(|change| change.bio)
+            .collect();
+        assert_eq!(
+            bios,
+            [Some(bio.as_str().to_owned()), Some(bio.as_str().to_owned())]
+        );
     }
 
     #[test]

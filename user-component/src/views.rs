@@ -13,6 +13,8 @@ pub struct Account<'a> {
     email: &'a str,
     name: &'a str,
     created_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bio: Option<&'a str>,
 }
 
 impl<'a> From<&'a User> for Account<'a> {
@@ -22,6 +24,7 @@ impl<'a> From<&'a User> for Account<'a> {
             email: &user.email,
             name: &user.name,
             created_at: &user.created_at,
+            bio: user.bio.as_deref(),
         }
     }
 }
@@ -33,6 +36,9 @@ pub struct PublicUser<'a> {
     id: i64,
     name: &'a str,
     created_at: &'a str,
+    /// The next version's, public; left out where there is none, as the release leaves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bio: Option<&'a str>,
 }
 
 impl<'a> From<&'a User> for PublicUser<'a> {
@@ -41,6 +47,7 @@ impl<'a> From<&'a User> for PublicUser<'a> {
             id: user.id.get(),
             name: &user.name,
             created_at: &user.created_at,
+            bio: user.bio.as_deref(),
         }
     }
 }
@@ -57,6 +64,8 @@ struct ChangeView<'a> {
     user_id: i64,
     name: &'a str,
     changed_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bio: Option<&'a str>,
 }
 
 /// A page of the change feed; `lastSeq` is where the next read starts (`after`).
@@ -79,6 +88,7 @@ impl<'a> ChangePage<'a> {
                     user_id: change.user_id.get(),
                     name: &change.name,
                     changed_at: &change.changed_at,
+                    bio: change.bio.as_deref(),
                 })
                 .collect(),
         }

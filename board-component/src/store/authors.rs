@@ -153,7 +153,7 @@ mod tests {
         let (_dir, db) = test_database();
         assert!(!read_sees_feed_due(&db), "no rows, no pull");
         let (title, content) = (Title::parse("Hello").unwrap(), Content::parse("b").unwrap());
-        posts::insert(&db, ann(), &title, &content).unwrap();
+        posts::insert(&db, ann(), &title, &content, None).unwrap();
         assert!(read_sees_feed_due(&db));
         assert!(!feed_seen_due(), "asking forgets it");
         assert_eq!(claim_feed_pull(&db, 60.0).unwrap(), Some(0));

@@ -13,7 +13,10 @@ use service_kit::db::{Database, Error, Migration, QueryResult, Schema};
 pub const DATABASE: &str = "boards";
 
 /// Append-only: entry `i` moves the schema from version `i` to `i + 1`, and says whether builds
-/// from before it may go on using the database (`Expand`) or must stop (`Contract`).
+/// from before it may go on using the database (`Expand`) or must stop (`Contract`). The last
+/// step is the next version's (feature `next`), which `make test` builds beside the release for
+/// the swap tests, as the next release would be built from its own commit
+/// (docs/schema-changes.md).
 pub const MIGRATIONS: &[Migration] = &[
     // `user_id` has no foreign key on purpose: users live in another service's database.
     Expand(
@@ -61,6 +64,9 @@ pub const MIGRATIONS: &[Migration] = &[
         "INSERT INTO key_refresh (id, next_fetch_at, claimed_at, fetched_at, failed)
      VALUES (1, 0, 0, 0, 0)",
     ),
+    // The next version: an optional summary on a post. Compatible: the release never names it.
+    #[cfg(feature = "next")]
+    Expand("ALTER TABLE posts ADD COLUMN summary TEXT"),
 ];
 
 /// This service's database: `SCHEMA.open()` for a request that only reads (no statement of
@@ -70,9 +76,9 @@ pub const SCHEMA: Schema = Schema {
     migrations: MIGRATIONS,
 };
 
-/// Proves the database answers and holds our schema.
+/// Proves the database answers and holds a schema this build may use.
 pub fn ping(db: &impl Database) -> Result<(), Error> {
-    service_kit::db::ping(db, "posts")
+    service_kit::db::ping(db, "posts", MIGRATIONS)
 }
 
 /// The text in `column` of the first row, if there is one.

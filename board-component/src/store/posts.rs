@@ -5,7 +5,7 @@
 use service_kit::db::{Database, Error, QueryResult, Value};
 
 use super::authors;
-use crate::domain::{Content, Cursor, Limit, PostId, Title, UserId};
+use crate::domain::{Content, Cursor, Limit, PostId, Summary, Title, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {
@@ -14,6 +14,8 @@ pub struct Post {
     pub title: String,
     pub content: String,
     pub created_at: String,
+    /// Only the next version has one, and then only when the author gave it.
+    pub summary: Option<String>,
     /// From the replica; `None` until board learns the author's name.
     pub author_name: Option<String>,
 }
@@ -25,11 +27,34 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+// What a post is read from, and how one is inserted, each one literal: the next version's
+// posts have a summary.
+#[cfg(not(feature = "next"))]
+macro_rules! versioned {
+    (post) => {
+        "p.id, p.user_id, p.title, p.content, p.created_at"
+    };
+    (insert_post) => {
+        "INSERT INTO posts (user_id, title, content) VALUES (?, ?, ?)
+         RETURNING id, user_id, title, content, created_at, NULL AS author_name"
+    };
+}
+#[cfg(feature = "next")]
+macro_rules! versioned {
+    (post) => {
+        "p.id, p.user_id, p.title, p.content, p.summary, p.created_at"
+    };
+    (insert_post) => {
+        "INSERT INTO posts (user_id, title, content, summary) VALUES (?, ?, ?, ?)
+         RETURNING id, user_id, title, content, summary, created_at, NULL AS author_name"
+    };
+}
+
 /// What a read selects from `posts p LEFT JOIN authors a`: the post, its author's name
 /// (`NULL` when board has not met the author yet) and the replica's feed schedule.
 fn columns() -> String {
     format!(
-        "p.id, p.user_id, p.title, p.content, p.created_at, a.name AS author_name, {}",
+        concat!(versioned!(post), ", a.name AS author_name, {}"),
         authors::FEED_DUE_COLUMN
     )
 }
@@ -39,16 +64,19 @@ pub fn insert(
     user_id: UserId,
     title: &Title,
     content: &Content,
+    summary: Option<&Summary>,
 ) -> Result<Post, Error> {
-    let result = db.execute(
-        "INSERT INTO posts (user_id, title, content) VALUES (?, ?, ?)
-         RETURNING id, user_id, title, content, created_at, NULL AS author_name",
-        &[
-            Value::Integer(user_id.get()),
-            Value::Text(title.as_str().to_owned()),
-            Value::Text(content.as_str().to_owned()),
-        ],
-    )?;
+    let mut params = vec![
+        Value::Integer(user_id.get()),
+        Value::Text(title.as_str().to_owned()),
+        Value::Text(content.as_str().to_owned()),
+    ];
+    if cfg!(feature = "next") {
+        params.push(summary.map_or(Value::Null, |summary| {
+            Value::Text(summary.as_str().to_owned())
+        }));
+    }
+    let result = db.execute(versioned!(insert_post), &params)?;
     posts(&result)
         .into_iter()
         .next()
@@ -119,6 +147,7 @@ fn posts(result: &QueryResult) -> Vec<Post> {
                 title: row.get::<&str>("title")?.to_owned(),
                 content: row.get::<&str>("content")?.to_owned(),
                 created_at: row.get::<&str>("created_at")?.to_owned(),
+                summary: row.get::<&str>("summary").map(str::to_owned),
                 author_name: row.get::<&str>("author_name").map(str::to_owned),
             })
         })
@@ -134,7 +163,7 @@ mod tests {
     fn write(db: &rusqlite::Connection, user: i64, title: &str) -> Post {
         let title = Title::parse(title).unwrap();
         let content = Content::parse("body").unwrap();
-        insert(db, UserId::new(user).unwrap(), &title, &content).unwrap()
+        insert(db, UserId::new(user).unwrap(), &title, &content, None).unwrap()
     }
 
     fn ids(page: &Page) -> Vec<i64> {
@@ -149,6 +178,21 @@ mod tests {
         assert!(post.created_at.ends_with('Z'));
         assert_eq!(find(&db, post.id).unwrap(), Some(post));
         assert_eq!(find(&db, PostId::new(99).unwrap()).unwrap(), None);
+    }
+
+    /// The next version's summary is stored and read back, by id and in a list.
+    #[cfg(feature = "next")]
+    #[test]
+    fn a_summary_is_read_back_by_id_and_in_a_list() {
+        let (_dir, db) = test_database();
+        let (title, content) = (Title::parse("t").unwrap(), Content::parse("c").unwrap());
+        let summary = Summary::parse("In short").unwrap();
+        let author = UserId::new(7).unwrap();
+        let post = insert(&db, author, &title, &content, Some(&summary)).unwrap();
+        assert_eq!(post.summary.as_deref(), Some("In short"));
+        assert_eq!(find(&db, post.id).unwrap().unwrap().summary, post.summary);
+        let page = list(&db, None, None, Limit::DEFAULT).unwrap();
+        assert_eq!(page.posts[0].summary, post.summary);
     }
 
     #[test]
