@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use e2e::host::RunningApp;
-use e2e::workspace;
+use e2e::host::{manifest_with_sources, AppSpec, RunningApp};
+use e2e::{other_build, workspace};
 
 /// Test cases per operation and phase; fixed seed so a failure can be replayed.
 const MAX_EXAMPLES: &str = "100";
@@ -28,7 +28,38 @@ fn schemathesis() -> PathBuf {
 
 #[test]
 fn the_app_conforms_to_its_openapi_contract() {
-    let app = RunningApp::start_default();
+    assert_conforms(&RunningApp::start_default());
+}
+
+/// Old clients are unaffected by the next versions (docs/schema-changes.md): both services'
+/// next builds, each on the schema it migrates to, answer the release's contract as the
+/// release does, board's reading user's change feed and keys as they now are.
+#[test]
+fn the_services_next_versions_conform_to_the_releases_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let next = |crate_name| other_build("next", crate_name);
+    let sources = [
+        ("user-component", next("user_component")),
+        ("board-component", next("board_component")),
+    ];
+    let app = RunningApp::start(AppSpec {
+        manifest: manifest_with_sources(dir.path(), &sources),
+        dir: Some(dir.path().to_path_buf()),
+        ..AppSpec::default()
+    });
+    assert!(app
+        .client
+        .service_version("/users/health")
+        .ends_with("+next"));
+    assert!(app
+        .client
+        .service_version("/boards/health")
+        .ends_with("+next"));
+    assert_conforms(&app);
+}
+
+/// Runs schemathesis against `app` and fails on any problem it finds.
+fn assert_conforms(app: &RunningApp) {
     let output = Command::new(schemathesis())
         .arg("--config-file")
         .arg(workspace().join("tests/schemathesis.toml"))

@@ -4,17 +4,17 @@
 //! process, so `make test` skips these tests by name on Spin (see `scripts/test`); its swap is
 //! split mode's blue-green one, tested on both hosts in `split_mode.rs`.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use e2e::client::Client;
-use e2e::host::{write_file, AppSpec, Host, RunningApp};
+use e2e::host::{manifest_with_sources, AppSpec, Host, RunningApp};
 use e2e::load;
 use e2e::wait::eventually;
-use e2e::{built_wasm, swap_test_wasm, workspace};
+use e2e::{built_wasm, other_build};
 use serde_json::json;
 
 const DEVHOST_ONLY: &str = "in-place swap is devhost's --watch: skip this test by name on Spin";
@@ -32,18 +32,6 @@ const COMPONENTS: [(&str, &str); 3] = [
     ("web-component", "web_component"),
 ];
 
-/// The repository's manifest with each component's source at its copy in `dir`, e.g.
-/// `dir/user_component.wasm`.
-fn manifest_with_sources(dir: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(workspace().join("spin.toml")).unwrap();
-    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
-    for (id, crate_name) in COMPONENTS {
-        manifest["component"][id]["source"] =
-            toml::Value::String(dir.join(format!("{crate_name}.wasm")).display().to_string());
-    }
-    write_file(dir, "spin.toml", &toml::to_string(&manifest).unwrap())
-}
-
 /// The app with each component's `.wasm` copied into a fresh folder, on devhost `--watch`, so
 /// the test can replace a build without touching the repository's.
 fn start_watched_copy() -> (tempfile::TempDir, RunningApp) {
@@ -52,8 +40,13 @@ fn start_watched_copy() -> (tempfile::TempDir, RunningApp) {
         let copy = files.path().join(format!("{crate_name}.wasm"));
         std::fs::copy(built_wasm(crate_name), copy).unwrap();
     }
+    // Each component's source at its copy, e.g. `files/user_component.wasm`.
+    let sources: Vec<(&str, PathBuf)> = COMPONENTS
+        .iter()
+        .map(|(id, crate_name)| (*id, files.path().join(format!("{crate_name}.wasm"))))
+        .collect();
     let app = RunningApp::start(AppSpec {
-        manifest: manifest_with_sources(files.path()),
+        manifest: manifest_with_sources(files.path(), &sources),
         dir: Some(files.path().to_path_buf()),
         extra_args: vec!["--watch".to_owned()],
         ..AppSpec::default()
@@ -122,10 +115,12 @@ fn client_load(
     );
 }
 
+/// The new build is user's next version, whose schema has a column more: its first write
+/// migrates the database while requests in flight finish on the old build.
 #[test]
-fn swapping_user_component_under_load_loses_no_request() {
+fn swapping_user_component_for_its_next_version_under_load_loses_no_request() {
     assert!(!Host::detect().is_spin(), "{DEVHOST_ONLY}");
-    let new_build = swap_test_wasm("user_component");
+    let new_build = other_build("next", "user_component");
     let (files, app) = start_watched_copy();
     let author = app.client.sign_up("author@example.org", "A");
     let old_version = app.client.service_version("/users/health");
@@ -152,7 +147,21 @@ fn swapping_user_component_under_load_loses_no_request() {
         "failed requests: {:?}",
         tally.failed
     );
-    assert!(new_version.ends_with("+swap-test"), "{new_version}");
+    assert!(new_version.ends_with("+next"), "{new_version}");
+    let migrations = app
+        .component_stderr("user-component")
+        .matches("schema migrated from version")
+        .count();
+    assert_eq!(
+        migrations, 2,
+        "start-up's and the next version's, once each"
+    );
+    let with_bio = json!({
+        "email": "bio@example.org", "name": "B", "password": "correct horse", "bio": "hi",
+    });
+    let written = app.client.post_json("/users", &with_bio);
+    assert_eq!(written.status, 201, "{}", written.text());
+    assert_eq!(written.json()["bio"], "hi");
     assert!(
         tally.user_versions.contains(&old_version) && tally.user_versions.contains(&new_version)
     );

@@ -19,6 +19,7 @@ mod independence;
 mod libsql;
 mod lifecycle;
 mod live_swap;
+mod schema_swap;
 mod schema_versions;
 mod self_requests;
 mod sign_in;

@@ -447,6 +447,23 @@ pub fn free_port() -> SocketAddr {
 }
 
 /// Writes `text` to `dir/name` and returns the path.
+/// The repository's manifest written into `dir` with each listed component's source set to
+/// another `.wasm` (component id, path), e.g. a service's next version, and every other
+/// component's at the repository's build.
+pub fn manifest_with_sources(dir: &Path, sources: &[(&str, PathBuf)]) -> PathBuf {
+    let text = std::fs::read_to_string(workspace().join("spin.toml")).unwrap();
+    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
+    let components = manifest["component"].as_table_mut().unwrap();
+    for (id, component) in components.iter_mut() {
+        let source = match sources.iter().find(|(listed, _)| listed == id) {
+            Some((_, source)) => source.clone(),
+            None => workspace().join(component["source"].as_str().unwrap()),
+        };
+        component["source"] = toml::Value::String(source.display().to_string());
+    }
+    write_file(dir, "spin.toml", &toml::to_string(&manifest).unwrap())
+}
+
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write a test file");

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod client;
 pub mod db;
 pub mod double;
+pub mod gateway_load;
 pub mod host;
 pub mod jwt;
 pub mod load;
@@ -33,7 +34,13 @@ pub fn built_wasm(crate_name: &str) -> PathBuf {
 /// The second build of a service `make build` makes for the swap tests, whose build id (in
 /// `x-service-version`) is `swap-test`, e.g. `user_component`.
 pub fn swap_test_wasm(crate_name: &str) -> PathBuf {
-    made_by_make_build(&format!("target/swap-test/{crate_name}.wasm"))
+    other_build("swap-test", crate_name)
+}
+
+/// Another build `make test` makes of a component, by its build id: `swap-test`, or a
+/// service's `next` version or user's `breaking` one (docs/schema-changes.md).
+pub fn other_build(build: &str, crate_name: &str) -> PathBuf {
+    made_by_make_build(&format!("target/{build}/{crate_name}.wasm"))
 }
 
 fn made_by_make_build(relative: &str) -> PathBuf {

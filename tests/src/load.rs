@@ -62,6 +62,11 @@ impl<T: Default + Send + 'static> Workers<T> {
         }
     }
 
+    /// What the threads have tallied so far, as `look` sees it.
+    pub fn peek<R>(&self, look: impl FnOnce(&T) -> R) -> R {
+        look(&self.tally.lock().expect("tally lock"))
+    }
+
     /// Stops every thread and returns what they tallied.
     pub fn stop(self) -> T {
         self.stop.store(true, Ordering::Relaxed);

@@ -170,6 +170,15 @@ impl SplitScript {
         self.swap_with(component, wasm, &[])
     }
 
+    /// `scripts/swap component --build build`, what `make swap COMPONENT=... BUILD=...` runs:
+    /// `next` or `breaking` (which `make test` has built), or `release`.
+    pub fn swap_to(&self, component: &str, build: &str) -> Output {
+        script_command("swap", self.dir.path())
+            .args([component, "--build", build])
+            .output()
+            .unwrap()
+    }
+
     /// `scripts/swap` with `options` added, e.g. `--abrupt-exit`.
     pub fn swap_with(&self, component: &str, wasm: &Path, options: &[&str]) -> Output {
         script_command("swap", self.dir.path())
@@ -218,6 +227,27 @@ impl SplitScript {
             .lines()
             .filter_map(GatewayRequest::parse)
             .collect()
+    }
+
+    /// How many lines that `component` logged, in every replica and colour that has run,
+    /// contain `text`: on Spin its `--log-dir` files of the component's stderr (its terminal
+    /// output repeats them), on devhost each process's log.
+    pub fn service_log_lines(&self, component: &str, text: &str) -> usize {
+        let logs = self.dir.path().join(".spin/split/logs");
+        let spin = Host::detect().is_spin();
+        let files = walk(&logs).into_iter().filter(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let kind = if spin { "_stderr.txt" } else { ".log" };
+            name.starts_with(component) && name.ends_with(kind)
+        });
+        files
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .unwrap_or_default()
+                    .matches(text)
+                    .count()
+            })
+            .sum()
     }
 
     pub fn log(&self) -> String {
@@ -303,6 +333,23 @@ impl GatewayRequest {
     pub fn failed(&self) -> bool {
         self.status >= 500 || self.status < 0 || !self.termination.starts_with("--")
     }
+}
+
+/// Every file under `dir`, at any depth.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .flat_map(|path| {
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
 
 /// `scripts/<name>` on this run's host, with split mode's state in `dir`.
