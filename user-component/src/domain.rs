@@ -209,15 +209,32 @@ impl SignIn {
     }
 }
 
-/// The body of a rename: the new name alone.
-pub fn parse_rename(object: Map<String, Value>) -> Result<UserName, Problem> {
-    let mut fields = Fields::new(object, &["name"]);
-    let name = fields.string("name", UserName::parse);
-    let Some(name) = name else {
-        return Err(fields.into_problem());
-    };
-    fields.finish()?;
-    Ok(name)
+/// The body of a rename: the new name, and in the next version a new bio if one is given.
+pub struct Rename {
+    pub name: UserName,
+    pub bio: Option<Bio>,
+}
+
+impl Rename {
+    pub fn parse(object: Map<String, Value>) -> Result<Self, Problem> {
+        let known: &[&str] = if cfg!(feature = "next") {
+            &["name", "bio"]
+        } else {
+            &["name"]
+        };
+        let mut fields = Fields::new(object, known);
+        let name = fields.string("name", UserName::parse);
+        let bio = if cfg!(feature = "next") {
+            fields.optional_string("bio", Bio::parse)
+        } else {
+            None
+        };
+        let Some(name) = name else {
+            return Err(fields.into_problem());
+        };
+        fields.finish()?;
+        Ok(Self { name, bio })
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use service_kit::{query, respond, token, Problem};
 use spin_sdk::http::{Request, Response};
 
 use crate::credentials::Credentials;
-use crate::domain::{parse_rename, parse_seq, ChangeLimit, IdList, SignIn, SignUp, UserId};
+use crate::domain::{parse_seq, ChangeLimit, IdList, Rename, SignIn, SignUp, UserId};
 use crate::error::UserError;
 use crate::signing::{self, Lifetimes};
 use crate::views::{AccessToken, Account, ChangePage, KeySet, PublicUser, UserList};
@@ -108,8 +108,9 @@ pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserErro
     if account != id {
         return Err(UserError::Forbidden);
     }
-    let name = parse_rename(json_object(request)?)?;
-    let user = store::rename(&db, id, &name)?.ok_or(UserError::NotFound(id))?;
+    let rename = Rename::parse(json_object(request)?)?;
+    let user = store::rename(&db, id, &rename.name, rename.bio.as_ref())?
+        .ok_or(UserError::NotFound(id))?;
     Ok(respond::json(200, &PublicUser::from(&user)))
 }
 

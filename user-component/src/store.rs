@@ -100,7 +100,7 @@ pub const MIGRATIONS: &[Migration] = &[
 
 // The statements whose text differs between versions, each one literal: what a `User` and a
 // `Change` are read from (the next version's bio, in the breaking version's renamed column),
-// and how a user is inserted.
+// and how a user is inserted and renamed (a bio left out of a rename is kept).
 #[cfg(not(feature = "next"))]
 macro_rules! versioned {
     (user) => {
@@ -111,6 +111,9 @@ macro_rules! versioned {
     };
     (insert_user) => {
         "INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)"
+    };
+    (rename) => {
+        "UPDATE users SET name = ? WHERE id = ?"
     };
 }
 #[cfg(all(feature = "next", not(feature = "breaking")))]
@@ -124,6 +127,9 @@ macro_rules! versioned {
     (insert_user) => {
         "INSERT INTO users (email, name, password_hash, bio) VALUES (?, ?, ?, ?)"
     };
+    (rename) => {
+        "UPDATE users SET name = ?, bio = coalesce(?, bio) WHERE id = ?"
+    };
 }
 #[cfg(feature = "breaking")]
 macro_rules! versioned {
@@ -135,6 +141,9 @@ macro_rules! versioned {
     };
     (insert_user) => {
         "INSERT INTO users (email, name, password_hash, about) VALUES (?, ?, ?, ?)"
+    };
+    (rename) => {
+        "UPDATE users SET name = ?, about = coalesce(?, about) WHERE id = ?"
     };
 }
 
@@ -218,17 +227,22 @@ pub fn find_credentials(
     Ok(account)
 }
 
-/// Renames a user; `None` when there is no such user. The trigger records the change.
-pub fn rename(db: &impl Database, id: UserId, name: &UserName) -> Result<Option<User>, Error> {
+/// Renames a user, and in the next version sets their bio when one is given; `None` when
+/// there is no such user. The triggers record the change.
+pub fn rename(
+    db: &impl Database,
+    id: UserId,
+    name: &UserName,
+    bio: Option<&Bio>,
+) -> Result<Option<User>, Error> {
+    let mut params = vec![Value::Text(name.as_str().to_owned())];
+    if cfg!(feature = "next") {
+        params.push(bio.map_or(Value::Null, |bio| Value::Text(bio.as_str().to_owned())));
+    }
+    params.push(Value::Integer(id.get()));
     let result = db.execute(
-        concat!(
-            "UPDATE users SET name = ? WHERE id = ? RETURNING ",
-            versioned!(user)
-        ),
-        &[
-            Value::Text(name.as_str().to_owned()),
-            Value::Integer(id.get()),
-        ],
+        concat!(versioned!(rename), " RETURNING ", versioned!(user)),
+        &params,
     )?;
     Ok(users(&result).into_iter().next())
 }
@@ -457,8 +471,8 @@ mod tests {
         assert!(user.created_at.ends_with('Z'));
     }
 
-    /// The next version's bio: stored, read back, and carried by the change feed, for
-    /// renames too, whatever build makes them (the triggers fill it).
+    /// The next version's bio: stored, read back, kept by a rename that leaves it out, and
+    /// carried by the change feed, whatever build makes the change (the triggers fill it).
     #[cfg(feature = "next")]
     #[test]
     fn a_bio_is_read_back_and_each_change_of_the_feed_carries_it() {
@@ -471,15 +485,26 @@ mod tests {
             .unwrap();
         assert_eq!(user.bio.as_deref(), Some("Writes about wasm"));
         assert_eq!(find_user(&db, user.id).unwrap(), Some(user.clone()));
-        rename(&db, user.id, &UserName::parse("Annie").unwrap()).unwrap();
-        let bios: Vec<Option<String>> = changes(&db, 0, ChangeLimit::DEFAULT)
+        // A rename without a bio keeps it; a new bio alone is a change too.
+        let annie = UserName::parse("Annie").unwrap();
+        rename(&db, user.id, &annie, None).unwrap();
+        let newer = Bio::parse("Writes about Spin").unwrap();
+        let renamed = rename(&db, user.id, &annie, Some(&newer)).unwrap().unwrap();
+        assert_eq!(renamed.bio.as_deref(), Some(newer.as_str()));
+        rename(&db, user.id, &annie, None).unwrap();
+        let feed: Vec<(String, Option<String>)> = changes(&db, 0, ChangeLimit::DEFAULT)
             .unwrap()
             .into_iter()
-            .map(|change| change.bio)
+            .map(|change| (change.name, change.bio))
             .collect();
+        let entry = |name: &str, bio: &Bio| (name.to_owned(), Some(bio.as_str().to_owned()));
         assert_eq!(
-            bios,
-            [Some(bio.as_str().to_owned()), Some(bio.as_str().to_owned())]
+            feed,
+            [
+                entry("Ann", &bio),
+                entry("Annie", &bio),
+                entry("Annie", &newer)
+            ]
         );
     }
 
@@ -514,8 +539,8 @@ mod tests {
         let ann = sign_up(&db, "ann@example.org").unwrap();
         let bob = sign_up(&db, "bob@example.org").unwrap();
         let id = ann.id;
-        rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
-        rename(&db, id, &UserName::parse("Annie").unwrap()).unwrap();
+        rename(&db, id, &UserName::parse("Annie").unwrap(), None).unwrap();
+        rename(&db, id, &UserName::parse("Annie").unwrap(), None).unwrap();
         let all = changes(&db, 0, ChangeLimit::parse("1000").unwrap()).unwrap();
         let seen: Vec<(i64, i64, &str)> = all
             .iter()
