@@ -73,11 +73,18 @@ def start_server(data_dir):
                        f"within {START_TIMEOUT:.0f} s")
 
 
+def read_model_stores():
+    """The key-value stores of the repository's runtime config (the services' read models),
+    which every runtime config of the app defines as they are there."""
+    text = FILE_CONFIG.read_text()
+    return text[text.index("[key_value_store."):]
+
+
 def runtime_config_text(ports):
-    """A runtime config naming each label's server (its guard's port). sqld runs here without
-    auth; Spin still requires a token, any string."""
+    """A runtime config naming each label's server (its guard's port), and the read models'
+    stores. sqld runs here without auth; Spin still requires a token, any string."""
     return "".join(f'[sqlite_database.{label}]\ntype = "libsql"\nurl = "http://127.0.0.1:{port}"\n'
-                   f'token = "local"\n\n' for label, port in ports.items())
+                   f'token = "local"\n\n' for label, port in ports.items()) + read_model_stores()
 
 
 def start_servers(state_dir):

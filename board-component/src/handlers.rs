@@ -6,7 +6,6 @@ use service_kit::body::json_object;
 use service_kit::{db, query, respond, Problem};
 use spin_sdk::http::{Request, Response};
 
-use crate::auth;
 use crate::domain::{Cursor, Limit, NewPost, PostId, UserId};
 use crate::error::{report, BoardError};
 use crate::store;
@@ -14,6 +13,7 @@ use crate::store::authors::{self, AuthorName};
 use crate::store::posts::{self, Post};
 use crate::users::{self, Author};
 use crate::views::{PostPage, PostView, PostWithAuthor};
+use crate::{auth, model};
 
 /// `POST /boards`, by the signed-in user only: the user service's signature on the token is
 /// proof enough that the author exists, so the write calls nobody. A name board has not met
@@ -42,19 +42,33 @@ pub fn write_post(request: &Request) -> Result<Response, BoardError> {
         &new_post.content,
         new_post.summary.as_ref(),
     )?;
+    if let Some(model) = model::open() {
+        model::keep(&model, &post);
+    }
     Ok(respond::created(
         &format!("/boards/{}", post.id.get()),
         &PostView::from(&post),
     ))
 }
 
-/// `GET /boards/{id}`.
+/// `GET /boards/{id}`: from the read model when it holds the post and its author, else from
+/// the database.
 pub fn read_post(raw_id: &str) -> Result<Response, BoardError> {
     let id = PostId::parse(raw_id)
         .map_err(|invalid| Problem::bad_request(format!("The post id {invalid}.")))?;
+    let mut model = model::open();
+    if let Some(body) = model.as_ref().and_then(|model| model::read_post(model, id)) {
+        return Ok(respond::json_body(200, body));
+    }
     let db = store::SCHEMA.open()?;
+    if let Some(model) = &mut model {
+        model.catch_up_if_due(|after| model::changes(&db, after))?;
+    }
     let mut post = posts::find(&db, id)?.ok_or(BoardError::NotFound(id))?;
     repair_authors(&db, std::slice::from_mut(&mut post));
+    if let Some(model) = &model {
+        model::keep(model, &post);
+    }
     Ok(respond::json(200, &PostWithAuthor::new(&post)))
 }
 

@@ -5,7 +5,8 @@
 //! read that finds the feed due asks for the pull after its response is sent; of all the
 //! instances that do, the one whose claim lands in the database pulls, and the others carry on.
 //! Staleness is bounded: a rename shows once the next pull after it has run, at most
-//! `author_sync_interval` after the previous one, plus the request that triggers it.
+//! `author_sync_interval` after the previous one, plus the request that triggers it; in the
+//! read model of another process of board, up to `read_model::CHECK_INTERVAL_MS` later.
 
 use std::fmt::{self, Display, Formatter};
 
@@ -13,6 +14,7 @@ use service_kit::db::{self, Database};
 
 use crate::domain::UserId;
 use crate::error::report;
+use crate::model;
 use crate::store;
 use crate::store::authors::{self, AuthorName};
 use crate::users::{self, Unavailable};
@@ -88,7 +90,9 @@ fn apply(db: &impl Database, page: &users::FeedPage) -> Result<(), db::Error> {
             name: &change.name,
         })
         .collect();
-    authors::apply_feed(db, &names, page.last_seq)
+    authors::apply_feed(db, &names, page.last_seq)?;
+    model::forget_authors(names.iter().map(|author| author.id));
+    Ok(())
 }
 
 /// The least time between two calls board makes on its own to refresh what it keeps of the

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::domain::UserId;
 use crate::store::posts::Post;
 
 /// A post as written, without its author: the answer to `POST /boards`.
@@ -41,20 +42,27 @@ pub struct PostWithAuthor<'a> {
     author: Option<AuthorView<'a>>,
 }
 
+/// An author as a post shows it.
 #[derive(Serialize)]
-struct AuthorView<'a> {
+pub struct AuthorView<'a> {
     id: i64,
     name: &'a str,
+}
+
+impl<'a> AuthorView<'a> {
+    pub fn new(id: UserId, name: &'a str) -> Self {
+        Self { id: id.get(), name }
+    }
 }
 
 impl<'a> PostWithAuthor<'a> {
     pub fn new(post: &'a Post) -> Self {
         Self {
             post: PostView::from(post),
-            author: post.author_name.as_deref().map(|name| AuthorView {
-                id: post.user_id.get(),
-                name,
-            }),
+            author: post
+                .author_name
+                .as_deref()
+                .map(|name| AuthorView::new(post.user_id, name)),
         }
     }
 }

@@ -15,6 +15,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::component_output::ComponentOutput;
+use crate::key_value::{KeyValueGrant, KeyValueState, KeyValueStores};
 use crate::loader;
 use crate::manifest::{Manifest, Route};
 use crate::outbound_http::{self, AllowedHosts, ChainTarget, Outbound};
@@ -45,6 +46,7 @@ pub struct ServedComponent {
     /// Where its stdout and stderr go; made once, shared by every request.
     output: ComponentOutput,
     pub sqlite: SqliteGrant,
+    key_value: KeyValueGrant,
     variables: ComponentVariables,
     allowed_hosts: Arc<AllowedHosts>,
 }
@@ -78,6 +80,7 @@ struct Config {
     manifest: Manifest,
     manifest_dir: PathBuf,
     databases: Arc<Databases>,
+    key_value: Arc<KeyValueStores>,
     variables: AppVariables,
     /// The variables' declared defaults, which Spin checks templated settings against.
     defaults: AppVariables,
@@ -97,12 +100,22 @@ impl Config {
         };
         let cwd = std::env::current_dir()?;
         let databases = Arc::new(Databases::resolve(&runtime_config, &manifest_dir, &cwd)?);
+        let config_dir = match options.runtime_config.as_deref().and_then(Path::parent) {
+            Some(dir) => cwd.join(dir),
+            None => cwd.clone(),
+        };
+        let key_value = Arc::new(KeyValueStores::resolve(
+            &runtime_config,
+            &config_dir,
+            &manifest_dir,
+        ));
         let variables = AppVariables::resolve(&manifest.variables, variables::environment(&cwd))?;
         let defaults = AppVariables::defaults(&manifest.variables);
         Ok(Self {
             manifest,
             manifest_dir,
             databases,
+            key_value,
             variables,
             defaults,
         })
@@ -117,6 +130,7 @@ impl Config {
     ) -> Result<ServedComponent> {
         let declared = &self.manifest.component[id];
         self.databases.prepare_files(&declared.sqlite_databases)?;
+        self.key_value.prepare_files(&declared.key_value_stores)?;
         let source = declared.source_path(&self.manifest_dir);
         Ok(ServedComponent {
             id: id.to_owned(),
@@ -124,6 +138,7 @@ impl Config {
             source,
             output: ComponentOutput::new(id),
             sqlite: SqliteGrant::new(self.databases.clone(), &declared.sqlite_databases),
+            key_value: KeyValueGrant::new(self.key_value.clone(), &declared.key_value_stores),
             variables: self.variables.for_component(&declared.variables)?,
             allowed_hosts: Arc::new(AllowedHosts::parse(
                 &declared.allowed_outbound_hosts,
@@ -142,6 +157,10 @@ impl Config {
             problems.extend(
                 self.databases
                     .undefined_labels(id, &declared.sqlite_databases),
+            );
+            problems.extend(
+                self.key_value
+                    .undefined_labels(id, &declared.key_value_stores),
             );
             if partial {
                 problems.extend(outbound_http::unselected_chaining(
@@ -265,6 +284,7 @@ impl App {
         RequestState::new(
             wasi,
             SqliteState::new(component.sqlite.clone()),
+            KeyValueState::new(component.key_value.clone()),
             component.variables.clone(),
             Outbound::new(
                 component.allowed_hosts.clone(),

@@ -4,6 +4,7 @@
 pub mod app;
 mod bindings;
 mod component_output;
+mod key_value;
 pub mod loader;
 pub mod manifest;
 pub mod outbound_http;

@@ -88,7 +88,7 @@ pub struct Component {
     #[serde(default)]
     pub files: Option<toml::Value>,
     #[serde(default)]
-    pub key_value_stores: Option<toml::Value>,
+    pub key_value_stores: Vec<String>,
     #[serde(default)]
     pub ai_models: Option<toml::Value>,
 }
@@ -162,7 +162,6 @@ impl Component {
     fn check(&self, id: &str) -> Result<()> {
         let unsupported = [
             ("files", self.files.is_some()),
-            ("key_value_stores", self.key_value_stores.is_some()),
             ("ai_models", self.ai_models.is_some()),
             ("environment", !self.environment.is_empty()),
         ];

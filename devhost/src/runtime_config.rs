@@ -1,6 +1,6 @@
-//! `runtime-config.toml`: where each SQLite label lives, a local file or a libSQL server. Only
-//! `[sqlite_database.<label>]` is read; any other section, or an unknown key, is an error, as it
-//! is in Spin.
+//! `runtime-config.toml`: where each SQLite label lives, a local file or a libSQL server, and
+//! where each key-value label lives. Only `[sqlite_database.<label>]` and `[key_value_store.<label>]`
+//! of `type = "spin"` are read; any other section, type or key is an error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,18 @@ use serde::Deserialize;
 pub struct RuntimeConfig {
     #[serde(default)]
     pub sqlite_database: BTreeMap<String, Database>,
+    #[serde(default)]
+    pub key_value_store: BTreeMap<String, KeyValueStore>,
+}
+
+/// A key-value store; only Spin's own type: a SQLite file, or memory when `path` is left out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeyValueStore {
+    Spin {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -148,7 +160,8 @@ mod tests {
         let bad = [
             "[sqlite_database.users]\ntype = \"spin\"\npth = \"x\"\n",
             "[sqlite_database.users]\ntype = \"postgres\"\n",
-            "[key_value_store.default]\ntype = \"spin\"\n",
+            "[key_value_store.default]\ntype = \"redis\"\n",
+            "[key_value_store.default]\ntype = \"spin\"\nfile = \"x\"\n",
         ];
         for text in bad {
             assert!(toml::from_str::<RuntimeConfig>(text).is_err(), "{text}");

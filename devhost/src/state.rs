@@ -10,7 +10,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::bindings::fermyon::spin::{sqlite, variables};
+use crate::bindings::fermyon::spin::{key_value, sqlite, variables};
+use crate::key_value::KeyValueState;
 use crate::outbound_http::Outbound;
 use crate::sqlite::SqliteState;
 use crate::variables::ComponentVariables;
@@ -20,6 +21,7 @@ pub struct RequestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     sqlite: SqliteState,
+    key_value: KeyValueState,
     variables: ComponentVariables,
     outbound: Outbound,
 }
@@ -28,6 +30,7 @@ impl RequestState {
     pub fn new(
         wasi: WasiCtx,
         sqlite: SqliteState,
+        key_value: KeyValueState,
         variables: ComponentVariables,
         outbound: Outbound,
     ) -> Self {
@@ -36,6 +39,7 @@ impl RequestState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             sqlite,
+            key_value,
             variables,
             outbound,
         }
@@ -48,6 +52,9 @@ pub fn linker(engine: &Engine) -> Result<Linker<RequestState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     sqlite::add_to_linker::<_, HasSelf<SqliteState>>(&mut linker, |state| &mut state.sqlite)?;
+    key_value::add_to_linker::<_, HasSelf<KeyValueState>>(&mut linker, |state| {
+        &mut state.key_value
+    })?;
     variables::add_to_linker::<_, HasSelf<ComponentVariables>>(&mut linker, |state| {
         &mut state.variables
     })?;

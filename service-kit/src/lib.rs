@@ -8,6 +8,7 @@ pub mod body;
 pub mod db;
 pub mod problem;
 pub mod query;
+pub mod read_model;
 pub mod resource;
 pub mod respond;
 pub mod rules;

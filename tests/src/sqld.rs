@@ -277,16 +277,22 @@ fn agent() -> ureq::Agent {
 }
 
 /// A runtime config whose labels are the servers at the given URLs, as `deploy/render` writes
-/// one.
+/// one, with the read models' stores as the repository's runtime config defines them.
 pub fn runtime_config<'a>(servers: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    servers
+    let databases: String = servers
         .into_iter()
         .map(|(label, url)| {
             format!(
                 "[sqlite_database.{label}]\ntype = \"libsql\"\nurl = \"{url}\"\ntoken = \"local\"\n\n"
             )
         })
-        .collect()
+        .collect();
+    let repository = std::fs::read_to_string(crate::workspace().join("runtime-config.toml"))
+        .expect("the repository's runtime config reads");
+    let stores = repository
+        .find("[key_value_store.")
+        .expect("the repository's runtime config defines the read models' stores");
+    databases + &repository[stores..]
 }
 
 /// A server that answers its health check and nothing else, behind a guard of its own: what

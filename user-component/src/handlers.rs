@@ -11,7 +11,7 @@ use crate::domain::{parse_seq, ChangeLimit, IdList, Rename, SignIn, SignUp, User
 use crate::error::UserError;
 use crate::signing::{self, Lifetimes};
 use crate::views::{AccessToken, Account, ChangePage, KeySet, PublicUser, UserList};
-use crate::{password, store, throttle};
+use crate::{model, password, store, throttle};
 
 /// `POST /users`.
 pub fn sign_up(request: &Request) -> Result<Response, UserError> {
@@ -111,6 +111,9 @@ pub fn rename_user(request: &Request, raw_id: &str) -> Result<Response, UserErro
     let rename = Rename::parse(json_object(request)?)?;
     let user = store::rename(&db, id, &rename.name, rename.bio.as_ref())?
         .ok_or(UserError::NotFound(id))?;
+    if let Some(model) = model::open() {
+        model.drop_entry(&model::key(id));
+    }
     Ok(respond::json(200, &PublicUser::from(&user)))
 }
 
@@ -144,20 +147,51 @@ pub fn read_changes(request: &Request) -> Result<Response, UserError> {
     Ok(respond::json(200, &ChangePage::new(&changes, after)))
 }
 
-/// `GET /users/{id}`.
+/// `GET /users/{id}`: from the read model when it holds the user, else from the database.
 pub fn read_user(raw_id: &str) -> Result<Response, UserError> {
     let id = path_id(raw_id)?;
+    let key = model::key(id);
+    let mut model = model::open();
+    if let Some(body) = model.as_ref().and_then(|model| model.get(&key)) {
+        return Ok(respond::json_body(200, body));
+    }
     let db = store::SCHEMA.open()?;
+    if let Some(model) = &mut model {
+        model.catch_up_if_due(|after| model::changes(&db, after))?;
+    }
     let user = store::find_user(&db, id)?.ok_or(UserError::NotFound(id))?;
-    Ok(respond::json(200, &PublicUser::from(&user)))
+    let body = respond::to_json(&PublicUser::from(&user));
+    if let Some(model) = &model {
+        model.fill(&key, &body);
+    }
+    Ok(respond::json_body(200, body))
 }
 
-/// `GET /users?ids=`.
+/// `GET /users?ids=`: from the read model when it holds every user asked for, else from the
+/// database (which fills the model with those it lacked).
 pub fn list_users(request: &Request) -> Result<Response, UserError> {
     let ids = query::parsed(request, "ids", IdList::parse)?
         .ok_or_else(|| Problem::bad_request("Pass the users to look up as `?ids=1,2,3`."))?;
+    let mut model = model::open();
+    let kept: Option<Vec<Vec<u8>>> = model
+        .as_ref()
+        .and_then(|model| ids.iter().map(|id| model.get(&model::key(id))).collect());
+    if let Some(kept) = kept {
+        return Ok(respond::json_body(200, respond::json_list("users", &kept)));
+    }
     let db = store::SCHEMA.open()?;
+    if let Some(model) = &mut model {
+        model.catch_up_if_due(|after| model::changes(&db, after))?;
+    }
     let users = store::find_users(&db, &ids)?;
+    if let Some(model) = &model {
+        for user in &users {
+            model.fill(
+                &model::key(user.id),
+                &respond::to_json(&PublicUser::from(user)),
+            );
+        }
+    }
     let users = users.iter().map(PublicUser::from).collect();
     Ok(respond::json(200, &UserList { users }))
 }

@@ -6,6 +6,7 @@ mod credentials;
 mod domain;
 mod error;
 mod handlers;
+mod model;
 mod password;
 mod routes;
 mod signing;
@@ -13,11 +14,11 @@ mod store;
 mod throttle;
 mod views;
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(request: Request) -> Response {
-    let response = routes::handle(&request);
-    service_kit::respond::with_version(response, &service_kit::service_version!())
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let version = service_kit::service_version!();
+    service_kit::respond::serve(incoming, out, &version, routes::handle).await;
 }

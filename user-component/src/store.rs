@@ -3,6 +3,7 @@
 
 use service_kit::db::Migration::Expand;
 use service_kit::db::{Database, Error, Migration, QueryResult, Schema, Value};
+use service_kit::read_model;
 
 use crate::domain::{Bio, ChangeLimit, Email, IdList, UserId, UserName};
 
@@ -72,6 +73,8 @@ pub const MIGRATIONS: &[Migration] = &[
     )",
     ),
     Expand("CREATE INDEX sign_in_failures_by_age ON sign_in_failures (last_failed_at)"),
+    // What the read model's entries are bound to (`model`).
+    read_model::IDENTITY,
     // The next version: an optional bio, public, carried by the change feed. Every step is
     // compatible: the release never names `bio`, and the triggers fill the feed's column for
     // its sign-ups and renames as well, so a rollback loses no bio from the feed.

@@ -5,12 +5,15 @@
 mod files;
 mod policy;
 
-use spin_sdk::http::{Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(request: Request) -> Response {
-    let if_none_match = request.header("if-none-match").and_then(|v| v.as_str());
-    let response = files::answer(request.method(), request.path(), if_none_match);
-    service_kit::respond::with_version(response, &service_kit::service_version!())
+async fn handle(incoming: IncomingRequest, out: ResponseOutparam) {
+    let version = service_kit::service_version!();
+    service_kit::respond::serve(incoming, out, &version, |request| {
+        let if_none_match = request.header("if-none-match").and_then(|v| v.as_str());
+        files::answer(request.method(), request.path(), if_none_match)
+    })
+    .await;
 }

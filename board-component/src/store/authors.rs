@@ -39,6 +39,13 @@ pub(super) fn note_feed_schedule(result: &QueryResult) {
     FEED_SEEN_DUE.set(due);
 }
 
+/// Asks whether the feed is due with a statement of its own, for a request whose reads sent
+/// none (the read model answered them).
+pub fn check_feed_schedule(db: &impl Database) -> Result<(), Error> {
+    note_feed_schedule(&db.execute(&format!("SELECT {FEED_DUE_COLUMN}"), &[])?);
+    Ok(())
+}
+
 /// Whether a read in this request found the feed due; asking forgets it.
 pub fn feed_seen_due() -> bool {
     FEED_SEEN_DUE.take()
@@ -185,5 +192,40 @@ mod tests {
             None,
             "still claimed for 60 s"
         );
+    }
+
+    fn seq_of(db: &rusqlite::Connection, id: i64) -> i64 {
+        db.query_row("SELECT seq FROM authors WHERE id = ?", [id], |row| {
+            row.get(0)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_changed_name_moves_its_authors_seq_past_every_other_and_an_unchanged_one_does_not() {
+        let (_dir, db) = test_database();
+        let bob = UserId::new(8).unwrap();
+        let names = |ann_name: &'static str, bob_name: &'static str| {
+            [
+                AuthorName {
+                    id: ann(),
+                    name: ann_name,
+                },
+                AuthorName {
+                    id: bob,
+                    name: bob_name,
+                },
+            ]
+        };
+        store_authors(&db, &names("Ann", "Bob")).unwrap();
+        assert_eq!(
+            (seq_of(&db, 7), seq_of(&db, 8)),
+            (0, 0),
+            "a first name is no change"
+        );
+        store_authors(&db, &names("Ann", "Rob")).unwrap();
+        assert_eq!((seq_of(&db, 7), seq_of(&db, 8)), (0, 1));
+        store_authors(&db, &names("Anna", "Rob")).unwrap();
+        assert_eq!((seq_of(&db, 7), seq_of(&db, 8)), (2, 1));
     }
 }

@@ -8,6 +8,7 @@ pub mod posts;
 
 use service_kit::db::Migration::{Contract, Expand};
 use service_kit::db::{Database, Error, Migration, QueryResult, Schema};
+use service_kit::read_model;
 
 /// The label this component is granted in `spin.toml`; it can open no other database.
 pub const DATABASE: &str = "boards";
@@ -63,6 +64,16 @@ pub const MIGRATIONS: &[Migration] = &[
     Expand(
         "INSERT INTO key_refresh (id, next_fetch_at, claimed_at, fetched_at, failed)
      VALUES (1, 0, 0, 0, 0)",
+    ),
+    // What the read model's entries are bound to (`model`), and how it learns which names
+    // changed: `seq` moves past every other author's on each change of a name, by any build.
+    read_model::IDENTITY,
+    Expand("ALTER TABLE authors ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"),
+    Expand("CREATE INDEX authors_by_seq ON authors (seq)"),
+    Expand(
+        "CREATE TRIGGER authors_seq_on_rename AFTER UPDATE OF name ON authors
+     WHEN NEW.name IS NOT OLD.name
+     BEGIN UPDATE authors SET seq = (SELECT max(seq) FROM authors) + 1 WHERE id = NEW.id; END",
     ),
     // The next version: an optional summary on a post. Compatible: the release never names it.
     #[cfg(feature = "next")]
