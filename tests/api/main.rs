@@ -19,6 +19,7 @@ mod independence;
 mod libsql;
 mod lifecycle;
 mod live_swap;
+mod read_model;
 mod schema_swap;
 mod schema_versions;
 mod self_requests;

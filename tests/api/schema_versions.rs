@@ -137,12 +137,12 @@ fn writes_refused_until_repaired(
 
 #[test]
 fn a_migration_that_fails_is_rolled_back_and_its_build_answers_503_until_it_can_migrate() {
-    // The last step inserts key_refresh's one row, which is there: run again, it breaks the
-    // primary key, as a backfill breaks a constraint on rows it did not expect.
+    // The last step creates the trigger that moves an author's `seq`, which is there: run
+    // again, the database refuses it, as it refuses a backfill that breaks a constraint.
     writes_refused_until_repaired(
         "UPDATE service_schema SET version = version - 1",
         "could not bring its database's schema up to date",
-        "UNIQUE constraint failed",
+        "trigger authors_seq_on_rename already exists",
         |board| {
             let Board {
                 app,

@@ -1,6 +1,6 @@
 //! The Spin behaviours this app relies on, observed from inside a component (the probe
-//! fixture): request headers, SQLite labels, variables, outbound rules, chaining and start-up
-//! checks. Host-agnostic: the same assertions hold on devhost and on Spin.
+//! fixture): request headers, SQLite labels, key-value stores, variables, outbound rules,
+//! chaining and start-up checks. Host-agnostic: the same assertions hold on devhost and on Spin.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,7 @@ component = "hidden"
 [component.probe]
 source = {wasm:?}
 sqlite_databases = [{labels}]
+key_value_stores = ["cache"]
 allowed_outbound_hosts = ["http://hidden.spin.internal", "http://probe.spin.internal"]
 [component.probe.variables]
 greeting = "{{{{ greeting }}}}!"
@@ -65,14 +66,18 @@ source = {wasm:?}
     write_file(dir, "spin.toml", &text)
 }
 
+/// The probe's labels: two files, and the key-value store `cache` in memory.
 fn probe_runtime_config(dir: &Path) -> PathBuf {
     write_file(
         dir,
         "runtime-config.toml",
-        "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/users.db\"\n\n\
-         [sqlite_database.boards]\ntype = \"spin\"\npath = \"data/boards.db\"\n",
+        &format!("{PROBE_DATABASES}[key_value_store.cache]\ntype = \"spin\"\n"),
     )
 }
+
+const PROBE_DATABASES: &str =
+    "[sqlite_database.users]\ntype = \"spin\"\npath = \"data/users.db\"\n\n\
+     [sqlite_database.boards]\ntype = \"spin\"\npath = \"data/boards.db\"\n\n";
 
 fn start_probe(labels: &[String], env: Vec<(String, String)>) -> (tempfile::TempDir, RunningApp) {
     let files = tempfile::tempdir().unwrap();
@@ -342,6 +347,52 @@ fn a_label_the_runtime_config_does_not_define_stops_start_up() {
     };
     let output = RunningApp::refuse_to_start(spec);
     assert!(output.contains("ghost"), "{output}");
+}
+
+#[test]
+fn a_key_value_store_the_runtime_config_does_not_define_stops_start_up() {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), &[], ""),
+        runtime_config: write_file(files.path(), "runtime-config.toml", PROBE_DATABASES),
+        ..AppSpec::default()
+    };
+    let output = RunningApp::refuse_to_start(spec);
+    assert!(output.contains("cache"), "{output}");
+}
+
+#[test]
+fn a_key_value_store_outlives_requests_not_its_process_and_opens_only_for_its_grantees() {
+    let files = tempfile::tempdir().unwrap();
+    let spec = AppSpec {
+        manifest: probe_manifest(files.path(), &[], ""),
+        runtime_config: probe_runtime_config(files.path()),
+        dir: Some(files.path().to_path_buf()),
+        ..AppSpec::default()
+    };
+    let mut app = RunningApp::start(spec);
+    let first = probe(&app, "/probe/kv?label=cache&key=k&set=one");
+    assert_eq!(
+        (&first["result"], &first["value"]),
+        (&"ok".into(), &Value::Null)
+    );
+    let second = probe(&app, "/probe/kv?label=cache&key=k");
+    assert_eq!(
+        second["value"], "one",
+        "a value outlives the request that set it"
+    );
+    // Only the labels in `key_value_stores`, whether or not they exist: `default` always does.
+    for label in ["default", "elsewhere"] {
+        let denied = probe(&app, &format!("/probe/kv?label={label}&key=k"));
+        assert_eq!(denied["result"], "access-denied", "{label}");
+    }
+    // A `spin` store with no path lives in memory: a new process starts it empty.
+    app.restart();
+    let after = probe(&app, "/probe/kv?label=cache&key=k");
+    assert_eq!(
+        (&after["result"], &after["value"]),
+        (&"ok".into(), &Value::Null)
+    );
 }
 
 #[test]
