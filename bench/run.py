@@ -75,6 +75,25 @@ SQLD_SHARE_TARGETS = {"GET /boards/{id}": 0.6, "POST /boards": 0.7}
 # more, and POST /boards' p99 at 16 connections at most this many ms.
 LIBSQL_READ_SHARE = 0.5
 LIBSQL_POST_P99_MS = 100
+# The read model's targets (docs/read-model.md), each host against its own ceiling and server:
+# its reads at BURST_CONCURRENCY at this share of the do-nothing component on files, and of
+# sqld's own point read on libSQL; their p50 at one kept-alive connection, directly and through
+# split mode's gateway (files), at most P50_GROWTH times the figure before the model;
+# POST /boards' p99 at BURST_CONCURRENCY on files; devhost's req/s over Spin's on each endpoint.
+MODEL_READS = {"GET /users/{id}": "/users/1", "GET /boards/{id}": "/boards/1"}
+MODEL_CEILING_SHARE = 0.55
+MODEL_SQLD_SHARE = 0.6
+P50_GROWTH = 1.2
+# Before the model: directly, bench/results/2026-12-02T151411Z; through the gateway, measured
+# with this function at c42c34a (2026-12-03).
+P50_BEFORE_MS = {
+    ("devhost", "directly"): {"GET /users/{id}": 0.315, "GET /boards/{id}": 0.378},
+    ("spin", "directly"): {"GET /users/{id}": 0.76, "GET /boards/{id}": 0.87},
+    ("devhost", "through the gateway"): {"GET /users/{id}": 0.463, "GET /boards/{id}": 0.473},
+    ("spin", "through the gateway"): {"GET /users/{id}": 1.16, "GET /boards/{id}": 1.15},
+}
+POST_P99_MS = 15
+DEVHOST_OVER_SPIN = 1.5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -310,6 +329,39 @@ def sqld_alone(port, seconds):
     return figures
 
 
+def through_gateway(name, seconds):
+    """The read model's reads at one kept-alive connection through split mode's gateway
+    (`scripts/split` on this host, files, one replica per service), as `make split` serves."""
+    with tempfile.TemporaryDirectory() as split_dir:
+        base_port = hosts.free_port()
+        env = os.environ | {"APP_HOST": name, "SPLIT_DIR": split_dir, "DB": "file", "REPLICAS": "1",
+                            "GATEWAY_ADDR": f"127.0.0.1:{base_port}"}
+        log = open(pathlib.Path(split_dir) / "split.log", "w")
+        process = subprocess.Popen([str(ROOT / "scripts/split")], env=env, stdout=log, stderr=log,
+                                   stdin=subprocess.DEVNULL, process_group=0)
+        try:
+            base = f"http://127.0.0.1:{base_port}"
+            deadline = time.monotonic() + 120
+            while not all(ok(base + path) for path in ("/users/health", "/boards/health")):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"split mode did not come up; see {log.name}")
+                time.sleep(0.1)
+            seed(base)
+            return {endpoint: wrk(base + path, 1, seconds) for endpoint, path in MODEL_READS.items()}
+        finally:
+            processes.stop_group(process.pid)
+            process.wait()
+            log.close()
+
+
+def ok(url):
+    """Whether `url` answers 200 now."""
+    try:
+        return request(url)[0] == 200
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
 def load(host, path, script, concurrencies, warmup, seconds, servers=(), token=""):
     """wrk at each concurrency; with the CPU ms per request of the host and of its servers."""
     rows = []
@@ -362,7 +414,70 @@ def markdown(run):
              "the other in this run, each against its own ceiling.", ""]
     for result in run["hosts"]:
         lines += host_markdown(result)
+    lines += hosts_markdown(run["hosts"])
     return "\n".join(lines)
+
+
+def run_at(result, database, endpoint, concurrency):
+    """One endpoint's row at one concurrency on one database, or None."""
+    for measured in result["by_database"]:
+        if measured["database"] == database:
+            for measured_endpoint in measured["endpoints"]:
+                if measured_endpoint["name"] == endpoint:
+                    return next((r for r in measured_endpoint["runs"] if r["concurrency"] == concurrency), None)
+    return None
+
+
+def verdict(met):
+    return "met" if met else "MISSED"
+
+
+def model_markdown(result):
+    """The read model's targets on one host."""
+    lines = ["### Read model targets", "", "| target | figure | verdict |", "|---|---|---|"]
+    alone = next((m["sqld_alone"] for m in result["by_database"] if m["database"] == "libsql"), None)
+    for endpoint in MODEL_READS:
+        row = run_at(result, "file", endpoint, BURST_CONCURRENCY)
+        if row:
+            lines.append(f"| {endpoint}, files, {BURST_CONCURRENCY} connections: ≥ {MODEL_CEILING_SHARE} of the "
+                         f"ceiling | {row['of_ceiling']:.2f} | {verdict(row['of_ceiling'] >= MODEL_CEILING_SHARE)} |")
+        row = run_at(result, "libsql", endpoint, BURST_CONCURRENCY)
+        if row and alone:
+            server = alone["GET /boards/{id}"]["rps"]
+            share = row["rps"] / server if server else 0.0
+            lines.append(f"| {endpoint}, libSQL, {BURST_CONCURRENCY} connections: ≥ {MODEL_SQLD_SHARE} of sqld's own "
+                         f"point read ({server} req/s) | {share:.2f} | {verdict(share >= MODEL_SQLD_SHARE)} |")
+    for way in ("directly", "through the gateway"):
+        for endpoint in MODEL_READS:
+            row = (run_at(result, "file", endpoint, 1) if way == "directly"
+                   else result["gateway_c1"].get(endpoint))
+            before = P50_BEFORE_MS[(result["host"], way)][endpoint]
+            if not row:
+                continue
+            lines.append(f"| {endpoint}, files, one connection, {way}: p50 ≤ {P50_GROWTH} × {before} ms | "
+                         f"{row['p50_ms']} ms | {verdict(row['p50_ms'] <= P50_GROWTH * before)} |")
+    row = run_at(result, "file", "POST /boards", BURST_CONCURRENCY)
+    if row:
+        lines.append(f"| POST /boards, files, {BURST_CONCURRENCY} connections: p99 ≤ {POST_P99_MS} ms | "
+                     f"{row['p99_ms']} ms | {verdict(row['p99_ms'] <= POST_P99_MS)} |")
+    return lines + [""]
+
+
+def hosts_markdown(results):
+    """devhost's req/s over Spin's, endpoint by endpoint, on files."""
+    by_name = {result["host"]: result for result in results}
+    if not {"devhost", "spin"} <= by_name.keys():
+        return []
+    lines = [f"## devhost / Spin, files, {BURST_CONCURRENCY} connections", "",
+             "| endpoint | devhost req/s | Spin req/s | devhost / Spin | target |", "|---|---:|---:|---:|---|"]
+    for endpoint, _, _ in ENDPOINTS:
+        devhost = run_at(by_name["devhost"], "file", endpoint, BURST_CONCURRENCY)
+        spin = run_at(by_name["spin"], "file", endpoint, BURST_CONCURRENCY)
+        if devhost and spin and spin["rps"]:
+            ratio = devhost["rps"] / spin["rps"]
+            lines.append(f"| {endpoint} | {devhost['rps']} | {spin['rps']} | {ratio:.2f} | ≥ {DEVHOST_OVER_SPIN}: "
+                         f"{verdict(ratio >= DEVHOST_OVER_SPIN)} |")
+    return lines + [""]
 
 
 def host_markdown(result):
@@ -386,6 +501,7 @@ def host_markdown(result):
                   f"{burst['after']['rps']} req/s ({burst['after']['errors']} errors), {burst['share']:.2f} of "
                   f"{burst['before']['rps']} before them (target ≥ {BURST_SHARE}, no error: {verdict}).", ""]
     lines += libsql_markdown(result)
+    lines += [""] + model_markdown(result)
     startup_figures, footprint, argon2 = result["startup"], result["footprint"], result["argon2"]
     memory = result["signup_memory"]
     peaks = ", ".join(f"{c}: {m['peak_mb']} MB" for c, m in memory["by_concurrency"].items())
@@ -474,6 +590,9 @@ def measure(name, command, args, backends, concurrencies, warmup, seconds):
         ceiling_rss = ceiling_host.peak_rss_mb()
         ceiling_host.stop()
 
+    print(f"{name}: through split mode's gateway...", flush=True)
+    gateway = through_gateway(name, seconds)
+
     for measured in by_database:
         for endpoint in measured["endpoints"]:
             for run, top in zip(endpoint["runs"], ceiling):
@@ -485,6 +604,7 @@ def measure(name, command, args, backends, concurrencies, warmup, seconds):
         "host": name, "startup": startup_figures,
         "footprint": {"peak_rss_mb": peak_rss, "ceiling_peak_rss_mb": ceiling_rss, "wasm_kb": wasm},
         "argon2": argon2, "signup_memory": memory, "ceiling": ceiling, "by_database": by_database,
+        "gateway_c1": gateway,
     }
 
 
@@ -532,7 +652,8 @@ def main():
                  for row in result["ceiling"] + [r for d in result["by_database"]
                                                  for e in d["endpoints"] for r in e["runs"]]
                  + [d["after_writes"][w] for d in result["by_database"] for w in ("before", "after")]
-                 + [r for d in result["by_database"] for r in (d["sqld_alone"] or {}).values()])
+                 + [r for d in result["by_database"] for r in (d["sqld_alone"] or {}).values()]
+                 + list(result["gateway_c1"].values()))
     if errors:
         sys.exit(f"{errors} requests failed")
 

@@ -47,6 +47,12 @@ fn the_benchmark_runs_and_reports_every_figure() {
         }
         _ => assert!(measured["sqld_alone"].is_null()),
     }
+    // The read model's reads at one connection through split mode's gateway.
+    for endpoint in ["GET /users/{id}", "GET /boards/{id}"] {
+        let through = &result["gateway_c1"][endpoint];
+        assert!(through["rps"].as_f64().unwrap() > 0.0, "{through}");
+        assert_eq!(through["errors"], 0, "{through}");
+    }
     for figure in ["cold_ms", "warm_ms"] {
         assert!(result["startup"][figure].as_f64().unwrap() > 0.0);
     }
