@@ -14,13 +14,6 @@ pub(super) struct File {
     pub(super) inner: rusqlite::Connection,
     /// Set by the authorizer when a statement changed per-connection state.
     tainted: Arc<AtomicBool>,
-    /// Set by the authorizer when a statement set `synchronous`, which [`File::reset`] puts
-    /// back: the services set it before every write (`service_kit::db::Db::for_writes`), and a
-    /// connection not handed on is closed, which, as a file's last one, checkpoints its
-    /// write-ahead log with four `fsync`s: 1.4 of the 2.8 ms a post took at one connection.
-    synchronous_set: Arc<AtomicBool>,
-    /// `synchronous` as a fresh connection has it.
-    fresh_synchronous: i64,
 }
 
 impl File {
@@ -32,58 +25,26 @@ impl File {
             Location::Libsql { .. } => return Err(Error::InvalidConnection),
         }
         .map_err(io)?;
-        let fresh_synchronous = inner
-            .query_row("PRAGMA synchronous", [], |row| row.get(0))
-            .map_err(io)?;
         let tainted = Arc::new(AtomicBool::new(false));
-        let synchronous_set = Arc::new(AtomicBool::new(false));
-        let (flag, synchronous_flag) = (tainted.clone(), synchronous_set.clone());
+        let flag = tainted.clone();
         inner.authorizer(Some(move |context: rusqlite::hooks::AuthContext<'_>| {
-            if sets_synchronous(&context.action) {
-                synchronous_flag.store(true, Ordering::Relaxed);
-            } else if changes_connection_state(&context.action) {
+            if changes_connection_state(&context.action) {
                 flag.store(true, Ordering::Relaxed);
             }
             refuse_attaching_files(context)
         }));
-        Ok(Self {
-            inner,
-            tainted,
-            synchronous_set,
-            fresh_synchronous,
-        })
+        Ok(Self { inner, tainted })
     }
 
-    /// Puts back what can be put back (`synchronous`), and says whether the next request could
-    /// still tell this connection from a fresh one: an open transaction, an attached or
-    /// temporary database, another pragma that set something.
-    pub(super) fn reset(&self) -> bool {
-        if !self.inner.is_autocommit() || self.tainted.load(Ordering::Relaxed) {
-            return false;
-        }
-        if self.synchronous_set.load(Ordering::Relaxed) {
-            let restore = format!("PRAGMA synchronous = {}", self.fresh_synchronous);
-            if self.inner.execute_batch(&restore).is_err() {
-                return false;
-            }
-            self.synchronous_set.store(false, Ordering::Relaxed);
-        }
-        true
+    /// Whether the next request could tell this connection from a fresh one: an open
+    /// transaction, an attached or temporary database, a pragma that set something.
+    pub(super) fn is_clean(&self) -> bool {
+        self.inner.is_autocommit() && !self.tainted.load(Ordering::Relaxed)
     }
 
     pub(super) fn execute(&self, sql: &str, parameters: Vec<Value>) -> Result<QueryResult, Error> {
         execute(&self.inner, sql, parameters)
     }
-}
-
-fn sets_synchronous(action: &rusqlite::hooks::AuthAction<'_>) -> bool {
-    matches!(
-        action,
-        rusqlite::hooks::AuthAction::Pragma {
-            pragma_name,
-            pragma_value: Some(_),
-        } if pragma_name.eq_ignore_ascii_case("synchronous")
-    )
 }
 
 /// Statements after which a reused connection could differ from a fresh one.
