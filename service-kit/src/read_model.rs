@@ -238,10 +238,9 @@ fn unusable(what: &str, error: &spin_sdk::key_value::Error) {
     eprintln!("read model: could not {what} the store ({error:?}); reading the database");
 }
 
+/// The host's clock, as the tokens read it (`token::now`).
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as i64)
+    crate::token::now().timestamp_millis()
 }
 
 #[cfg(test)]
