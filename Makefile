@@ -28,12 +28,17 @@ PYTHON_TOOLS := schemathesis==4.32.5 kubernetes-validate==1.37.0 jsonschema==4.2
 .PHONY: build toolchain components devhost run split swap status tools test bench lint fmt
 
 # rustup installs the toolchain `rust-toolchain.toml` pins on first use, but does not add a target
-# or component the file lists to a toolchain that is already there: ask it to complete the file.
+# or component the file lists to a toolchain that is already there: add just what is missing.
+# Not `rustup toolchain install` on a toolchain that is there: where the pinned name is a link to
+# another toolchain it removes and downloads every component again, and a CI run stopped halfway
+# through that left a toolchain with no rustc.
 toolchain:
 	@command -v rustup >/dev/null || exit 0; \
-	installed="$$(rustup target list --installed; rustup component list --installed)"; \
-	for part in wasm32-wasip1 rustfmt clippy; do \
-		echo "$$installed" | grep -q "^$$part" || { rustup toolchain install; break; }; \
+	installed="$$(rustup target list --installed && rustup component list --installed)" \
+		|| { rustup toolchain install; exit; }; \
+	echo "$$installed" | grep -q "^wasm32-wasip1" || rustup target add wasm32-wasip1; \
+	for part in rustfmt clippy; do \
+		echo "$$installed" | grep -q "^$$part" || rustup component add $$part; \
 	done
 
 ## Build the wasm components (the app's three and the test probe) and devhost.
