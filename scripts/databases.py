@@ -89,19 +89,18 @@ def runtime_config_text(ports):
 
 def start_servers(state_dir):
     """One server per label under `state_dir/<label>/`; writes `state_dir/runtime-config.toml`.
-    Returns ({label: pid}, the runtime config's path, {label: the server's own port}). A
-    label's data stays for the next run."""
+    Returns ({label: pid}, the runtime config's path). A label's data stays for the next run."""
     state_dir = pathlib.Path(state_dir)
-    pids, ports, own_ports = {}, {}, {}
+    pids, ports = {}, {}
     try:
         for label in LABELS:
-            pids[label], ports[label], own_ports[label] = start_server(state_dir / label)
+            pids[label], ports[label], _ = start_server(state_dir / label)
     except StartFailure:
         stop_servers(pids)
         raise
     config = state_dir / "runtime-config.toml"
     config.write_text(runtime_config_text(ports))
-    return pids, config, own_ports
+    return pids, config
 
 
 def stop_servers(pids):
