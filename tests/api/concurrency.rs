@@ -9,14 +9,14 @@
 //! problem+json and `Retry-After`, within the bound below, having written nothing; the same
 //! request sent again once the server has caught up gets the answer it would have had.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::client::{Client, Reply};
 use e2e::host::RunningApp;
-use e2e::load;
+use e2e::load::{self, StopFlag};
 use e2e::sqld::Backend;
 use e2e::wait::eventually;
 use serde_json::{json, Value};
@@ -121,9 +121,9 @@ fn of_100_simultaneous_sign_ups_with_one_email_exactly_one_wins() {
     // Another app instance on the same machine under 32 writers: the CPU is contended, as it
     // is in production, which is when lock waits run out.
     let loaded = RunningApp::start_default();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopFlag::default();
     let load = {
-        let (client, stop) = (loaded.client.fresh(), stop.clone());
+        let (client, stop) = (loaded.client.fresh(), stop.watcher());
         let author = client.sign_up("author@example.org", "A");
         thread::spawn(move || write_load(&client, author, move || !stop.load(Ordering::Relaxed)))
     };
@@ -132,7 +132,7 @@ fn of_100_simultaneous_sign_ups_with_one_email_exactly_one_wins() {
         let race = race_for_one_email(&app);
         assert_race_kept_its_guarantee(&app, round, &race);
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.raise();
     let load = load.join().unwrap();
     eprintln!(
         "race: {RACE_ROUNDS} rounds, beside {} sign-ups and {} posts by {LOAD_CONCURRENCY} writers \

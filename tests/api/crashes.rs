@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use e2e::client::Client;
 use e2e::host::{AppSpec, RunningApp, LABELS};
-use e2e::load;
+use e2e::load::{self, StopFlag};
 use e2e::sqld::Backend;
 use serde_json::json;
 
@@ -96,16 +96,16 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_databases_stay_sound(
     let author = app.client.sign_up("author@example.org", "A");
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
     for (round, pause) in BEFORE_KILL.iter().enumerate() {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = StopFlag::default();
         let workers: Vec<_> = (0..WRITERS)
             .map(|worker| {
-                let (client, stop, acked) = (app.client.fresh(), stop.clone(), acked.clone());
+                let (client, stop, acked) = (app.client.fresh(), stop.watcher(), acked.clone());
                 thread::spawn(move || writer(client, author, worker, round, stop, acked))
             })
             .collect();
         thread::sleep(Duration::from_millis(*pause));
         crash(&mut app);
-        stop.store(true, Ordering::Relaxed);
+        stop.raise();
         for worker in workers {
             worker.join().unwrap();
         }

@@ -4,13 +4,14 @@
 //! never outlives its database; and a store that cannot be used costs the model, not the
 //! request.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::client::{basic, PASSWORD};
 use e2e::host::{write_file, AppSpec, RunningApp};
+use e2e::load::StopFlag;
 use e2e::wait::eventually;
 use e2e::workspace;
 
@@ -101,12 +102,12 @@ fn another_replicas_rename_shows_within_the_interval_under_load_and_new_rows_at_
     let auth = basic("ann@example.org", PASSWORD);
 
     // Readers keep the reader replica's model busy with the same user meanwhile.
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopFlag::default();
     let reads = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = (0..2)
         .map(|_| {
             let client = reader.client.fresh();
-            let (stop, reads) = (stop.clone(), reads.clone());
+            let (stop, reads) = (stop.watcher(), reads.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     assert_eq!(client.get(&format!("/users/{ann}")).status, 200);
@@ -124,7 +125,7 @@ fn another_replicas_rename_shows_within_the_interval_under_load_and_new_rows_at_
             .unwrap_or_else(|| panic!("round {round}: the reader still shows the old name"));
         seen_after.push(renamed.elapsed());
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.raise();
     load.into_iter().for_each(|reader| reader.join().unwrap());
     let slowest = seen_after.iter().max().unwrap();
     println!(

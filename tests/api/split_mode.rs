@@ -6,12 +6,13 @@
 //! is refused; and when split mode stops, nothing of it is left.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
 use e2e::double::DyingServer;
 use e2e::gateway_load::{swap_under_load, Checked, GatewayLoad};
+use e2e::load::StopFlag;
 use e2e::split::{self, SplitScript};
 use e2e::{built_wasm, process, swap_test_wasm};
 use serde_json::json;
@@ -227,12 +228,14 @@ fn the_page_is_swapped_blue_green_under_reads_and_neither_service_is_touched() {
     let split = SplitScript::start();
     let services = [split.pids("user-component"), split.pids("board-component")];
     let before = split.version("/");
-    let done = AtomicBool::new(false);
     let (reads, failures) = thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let client = split.gateway.fresh();
+        // Inside the scope: should the swap panic, the flag drops, the reader stops, and the
+        // scope's join returns instead of waiting on it for ever.
+        let done = StopFlag::default();
+        let (client, stopped) = (split.gateway.fresh(), done.watcher());
+        let reader = scope.spawn(move || {
             let (mut reads, mut failures) = (0, Vec::new());
-            while !done.load(Ordering::Relaxed) {
+            while !stopped.load(Ordering::Relaxed) {
                 match client.try_send("GET", "/app.js", None, b"") {
                     Ok(reply) if reply.status == 200 => reads += 1,
                     other => failures.push(format!("{other:?}")),
@@ -241,7 +244,7 @@ fn the_page_is_swapped_blue_green_under_reads_and_neither_service_is_touched() {
             (reads, failures)
         });
         let swapped = split.swap("web-component", &swap_test_wasm("web_component"));
-        done.store(true, Ordering::Relaxed);
+        done.raise();
         assert!(swapped.status.success(), "{swapped:?}");
         reader.join().unwrap()
     });

@@ -3,7 +3,7 @@
 //! numbered change that other services page through without losing or repeating one.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use e2e::client::{basic, Client, Reply};
 use e2e::db::Store;
 use e2e::host::RunningApp;
+use e2e::load::StopFlag;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse";
@@ -172,13 +173,13 @@ impl FeedReader {
 fn feed_pages_read_during_concurrent_sign_ups_lose_and_repeat_nothing() {
     const WRITERS: usize = 4;
     let app = RunningApp::start_default();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopFlag::default();
     let created = Arc::new(Mutex::new(BTreeSet::new()));
     let writers: Vec<_> = (0..WRITERS)
         .map(|worker| {
             let (client, stop, created) = (
                 Client::new(app.client.base()),
-                stop.clone(),
+                stop.watcher(),
                 created.clone(),
             );
             thread::spawn(move || {
@@ -198,7 +199,7 @@ fn feed_pages_read_during_concurrent_sign_ups_lose_and_repeat_nothing() {
         feed.read_page(&reader);
         thread::sleep(Duration::from_millis(50));
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.raise();
     for writer in writers {
         writer.join().unwrap();
     }

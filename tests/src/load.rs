@@ -1,5 +1,5 @@
-//! Steady load for the tests: one client sending JSON writes back to back, and a set of client
-//! threads stopped together.
+//! Steady load for the tests: one client sending JSON writes back to back, a set of client
+//! threads stopped together, and the flag that stops them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,9 +33,33 @@ pub fn send_while(
     }
 }
 
+/// The flag load threads stop on: raised by [`StopFlag::raise`], or when it is dropped. A test
+/// that panics with its load running so stops the load too; else its threads went on sending to
+/// a host the test had stopped, back to back, as fast as a refused connection comes back,
+/// through every test after it (one such failure took two CPUs from a CI run for 50 minutes).
+#[derive(Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// What a load thread holds: `true` once the flag is raised.
+    pub fn watcher(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for StopFlag {
+    fn drop(&mut self) {
+        self.raise();
+    }
+}
+
 /// Client threads that share a stop flag and a tally, until `stop` joins them.
 pub struct Workers<T> {
-    stop: Arc<AtomicBool>,
+    stop: StopFlag,
     tally: Arc<Mutex<T>>,
     threads: Vec<thread::JoinHandle<()>>,
 }
@@ -46,12 +70,12 @@ impl<T: Default + Send + 'static> Workers<T> {
     where
         F: FnOnce(Arc<AtomicBool>, Arc<Mutex<T>>) + Send + 'static,
     {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = StopFlag::default();
         let tally = Arc::new(Mutex::new(T::default()));
         let threads = (0..count)
             .map(|n| {
                 let job = work(n);
-                let (stop, tally) = (stop.clone(), tally.clone());
+                let (stop, tally) = (stop.watcher(), tally.clone());
                 thread::spawn(move || job(stop, tally))
             })
             .collect();
@@ -69,7 +93,7 @@ impl<T: Default + Send + 'static> Workers<T> {
 
     /// Stops every thread and returns what they tallied.
     pub fn stop(self) -> T {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.raise();
         for thread in self.threads {
             thread.join().expect("a load thread panicked");
         }
