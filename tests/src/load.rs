@@ -33,7 +33,7 @@ pub fn send_while(
     }
 }
 
-/// The flag load threads stop on: raised by [`StopFlag::raise`], or when it is dropped. A test
+/// The flag a test's threads stop on: raised by [`StopFlag::raise`], or when it is dropped. A test
 /// that panics with its load running so stops the load too; else its threads went on sending to
 /// a host the test had stopped, back to back, as fast as a refused connection comes back,
 /// through every test after it (after one such failure a CI run stood at a load average of 29).

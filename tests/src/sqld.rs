@@ -12,12 +12,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::host::free_port;
+use crate::load::StopFlag;
 use crate::wait::eventually;
 use crate::{process, workspace};
 
@@ -299,8 +300,9 @@ pub fn runtime_config<'a>(servers: impl IntoIterator<Item = (&'a str, String)>) 
 /// sqld 0.24.33 became for writes after bursts of writers here (docs/libsql.md), on cue. Any
 /// other request is read and never answered; its connection is held until this is dropped.
 pub struct SilentServer {
+    /// Raised when this is dropped, before the guard stops: it ends the server's threads.
+    _stop: StopFlag,
     guard: Guard,
-    stop: Arc<AtomicBool>,
 }
 
 impl SilentServer {
@@ -311,8 +313,8 @@ impl SilentServer {
         listener
             .set_nonblocking(true)
             .expect("a non-blocking listener");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let stop = StopFlag::default();
+        let stopped = stop.watcher();
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
                 match listener.accept() {
@@ -325,20 +327,14 @@ impl SilentServer {
             }
         });
         Self {
+            _stop: stop,
             guard: Guard::start(addr, log_file(&dir.join("guard.log"))),
-            stop,
         }
     }
 
     /// Where the app connects: the guard.
     pub fn url(&self) -> String {
         format!("http://{}", self.guard.addr)
-    }
-}
-
-impl Drop for SilentServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
