@@ -19,9 +19,14 @@ use crate::{replica, users};
 
 /// After a fetch that failed, the next may start this much later.
 const RETRY_SECONDS: f64 = 1.0;
-/// How long a request waits for a fetch another instance has in flight: about what one fetch
-/// may take (a second to connect, a second to the first byte).
-const FETCH_WAIT: Duration = Duration::from_millis(2500);
+/// The longest one fetch may take: a try cut short by a lost connection (under the call
+/// timeout), then one whose connect, first byte and the gaps in its small answer take up to the
+/// call timeout each, then board's writes. A claim this old that never finished was abandoned.
+const LONGEST_FETCH: Duration = Duration::from_secs(6);
+/// How long a request waits for a fetch another instance has in flight before it answers `503`
+/// with `Retry-After`: as long as a slow user service's fetch takes (each phase near its
+/// timeout), and under the 5 s a gateway gives board's answer.
+const FETCH_WAIT: Duration = Duration::from_millis(4000);
 const POLL: Duration = Duration::from_millis(20);
 
 /// The user a request's `Authorization: Bearer` token was signed for.
@@ -42,31 +47,28 @@ pub fn authenticate(request: &Request, db: &impl Database) -> Result<Verified, B
 /// Key `kid`, once board has asked the user service for its keys: this instance asks if it
 /// wins the claim; otherwise it waits, up to [`FETCH_WAIT`], for a fetch another instance has
 /// in flight (as every instance does at first use or right after a rotation), so a valid token
-/// is not refused while its key is on the way. No key after a finished fetch: not a key of the
-/// user service's.
+/// is not refused while its key is on the way. Only a fetch that got the keys and did not list
+/// `kid` makes it not a key of the user service's: a fetch still going, abandoned or failed is
+/// a `503`, which the client may retry.
 fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardError> {
-    if keys::claim_key_refresh(db, replica::interval_seconds())? {
+    let abandoned_after = LONGEST_FETCH.as_secs_f64();
+    if keys::claim_key_refresh(db, replica::interval_seconds(), abandoned_after)? {
         fetch_keys(db)?;
         return known_key(db, kid)?.ok_or(BoardError::InvalidToken(Rejected::UnknownKey));
     }
     let deadline = Instant::now() + FETCH_WAIT;
     loop {
         // The state first: a key stored before the fetch was seen to end is then found below.
-        let refresh = keys::key_refresh(db, FETCH_WAIT.as_secs_f64())?;
+        let refresh = keys::key_refresh(db, abandoned_after)?;
         if let Some(key) = known_key(db, kid)? {
             return Ok(key);
         }
         match refresh {
-            KeyRefresh {
-                in_flight: true, ..
-            } if Instant::now() < deadline => std::thread::sleep(POLL),
-            KeyRefresh {
-                in_flight: true, ..
-            }
-            | KeyRefresh { failed: true, .. } => {
+            KeyRefresh::InFlight if Instant::now() < deadline => std::thread::sleep(POLL),
+            KeyRefresh::Fetched => return Err(BoardError::InvalidToken(Rejected::UnknownKey)),
+            KeyRefresh::InFlight | KeyRefresh::Abandoned | KeyRefresh::Failed => {
                 return Err(BoardError::UserServiceDown(Unavailable::KeysNotFetched))
             }
-            KeyRefresh { .. } => return Err(BoardError::InvalidToken(Rejected::UnknownKey)),
         }
     }
 }

@@ -56,7 +56,8 @@ pub enum Unavailable {
     TooLarge,
     /// The answer is not the JSON board expects.
     Unreadable(serde_json::Error),
-    /// The instance that claimed the fetch of the keys failed, or did not finish in time.
+    /// The fetch of the keys another instance claimed failed, was abandoned, or was still going
+    /// when the request had waited long enough.
     KeysNotFetched,
 }
 

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use e2e::client::{assert_unavailable_within, Client};
-use e2e::double::{self, DyingServer};
+use e2e::client::{assert_unavailable_within, Client, Reply};
+use e2e::double::{self, DyingServer, SlowRelay};
 use e2e::host::RunningApp;
 use e2e::jwt;
 use e2e::split::SplitApp;
@@ -187,6 +187,81 @@ fn board_sends_a_call_that_lost_its_connection_once_more_and_no_more() {
     );
     let read = board.client.get(&format!("/boards/{}", post["id"]));
     assert_eq!(read.json()["author"]["name"], "Ann");
+}
+
+/// `n` requests sent at once, each answer with how long it took.
+fn simultaneously(n: usize, send: impl Fn(usize) -> Reply + Sync) -> Vec<(Duration, Reply)> {
+    std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..n)
+            .map(|i| {
+                let send = &send;
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let reply = send(i);
+                    (started.elapsed(), reply)
+                })
+            })
+            .collect();
+        sent.into_iter().map(|sent| sent.join().unwrap()).collect()
+    })
+}
+
+/// A fetch of the keys slower than a request waits for it: with the defaults, `FETCH_WAIT`
+/// (4 s) in board-component/src/auth.rs.
+const FETCH_WAIT: Duration = Duration::from_secs(4);
+
+#[test]
+fn requests_wait_for_a_slow_fetch_of_the_keys_and_never_refuse_a_valid_token_as_unknown() {
+    let split = SplitApp::start();
+    let ann = split.user.client.sign_up("ann@example.org", "Ann");
+    let accounts = split.board.client.accounts();
+    let SplitApp { board, user, dir } = split;
+    drop(board);
+    // Keys in about 2.7 s: longer than a request waited for another's fetch before this was
+    // fixed (2.5 s, when valid tokens were refused as signed with an unknown key), within the
+    // time it waits now.
+    let slow = SlowRelay::start(&format!("http://{}", user.addr), "/users/keys");
+    slow.set_pieces(2);
+    let mut board = SplitApp::start_board(dir.path(), slow.addr);
+    board.client.share_accounts(accounts);
+    board.client.bearer(ann);
+
+    let posts = simultaneously(4, |i| {
+        board.client.try_write_post(ann, &format!("post {i}"))
+    });
+    for (took, reply) in posts {
+        assert_eq!(reply.status, 201, "after {took:?}: {}", reply.text());
+    }
+    assert_eq!(slow.slow_answers(), 1, "{}", board.log());
+
+    // Keys in about 5.4 s, longer than requests wait: the one that fetches gets its answer
+    // (the key is a stranger's: 401), the others a 503 they may retry, not a 401 before the
+    // keys are known.
+    slow.set_pieces(5);
+    std::thread::sleep(KEY_REFRESH_INTERVAL);
+    let stranger = jwt::Signer::stranger();
+    let now = jwt::now();
+    let token = stranger.sign(&stranger.header(), &jwt::claims(ann, "Ann", now, now + 60));
+    let unknown = simultaneously(3, |_| {
+        board.client.send_json_as(
+            "POST",
+            "/boards",
+            Some(&format!("Bearer {token}")),
+            &json!({ "userId": ann, "title": "t", "content": "c" }),
+        )
+    });
+    let statuses = |status| unknown.iter().filter(|(_, r)| r.status == status).count();
+    assert_eq!((statuses(401), statuses(503)), (1, 2), "{unknown:?}");
+    for (took, reply) in &unknown {
+        if reply.is_refusal() {
+            assert!(
+                *took >= FETCH_WAIT && *took < FETCH_WAIT + FAIL_FAST,
+                "a 503 after {took:?}"
+            );
+        }
+    }
+    assert_eq!(slow.slow_answers(), 2);
+    assert_eq!(board.client.post_count(), 4);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! SIGKILL or exited at SIGTERM (Spin 4.0.2) does. One request per connection
 //! (`connection: close`), so which request is dropped does not depend on a client's connection
 //! reuse. [`KeptAliveServer`] answers every request `200` on connections it keeps open, and
-//! counts them.
+//! counts them. [`SlowRelay`] stands in front of a real user service and answers one path slowly.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,12 +58,7 @@ fn serve(stream: TcpStream, answer: &Answer, dropped: &Mutex<Vec<String>>) {
     match answer(&request_line) {
         Some((status, body)) => {
             let mut stream = reader.into_inner();
-            let head = format!(
-                "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\n\
-                 content-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(head(status, &body).as_bytes());
             let _ = stream.write_all(&body);
         }
         None => {
@@ -71,6 +66,79 @@ fn serve(stream: TcpStream, answer: &Answer, dropped: &Mutex<Vec<String>>) {
             // Dies while working on it: the request was sent and is waited on.
             thread::sleep(WORKING);
         }
+    }
+}
+
+/// The head of a JSON answer of `body`, on a connection closed after it.
+fn head(status: u16, body: &[u8]) -> String {
+    format!(
+        "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+}
+
+/// Relays each GET to `upstream` and answers those for `slow_path` as a user service under load
+/// may without passing any of board's call timeouts: the head after [`PAUSE`], then the body in
+/// [`SlowRelay::set_pieces`] pieces, [`PAUSE`] apart. Counts the slow answers it started.
+pub struct SlowRelay {
+    pub addr: SocketAddr,
+    pieces: Arc<AtomicUsize>,
+    slow: Arc<AtomicUsize>,
+}
+
+/// Under board's 1 s for the first byte and between bytes.
+pub const PAUSE: Duration = Duration::from_millis(900);
+
+impl SlowRelay {
+    pub fn start(upstream: &str, slow_path: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let addr = listener.local_addr().unwrap();
+        let (pieces, slow) = (Arc::new(AtomicUsize::new(1)), Arc::new(AtomicUsize::new(0)));
+        let (pace, count, upstream) = (pieces.clone(), slow.clone(), upstream.to_owned());
+        // Lives as long as the test process: nothing of it outlives the run.
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (pace, count, upstream) = (pace.clone(), count.clone(), upstream.clone());
+                thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    let Some(request_line) = read_request(&mut reader) else {
+                        return;
+                    };
+                    let Some((status, body)) = relay_get(&upstream, &request_line) else {
+                        return;
+                    };
+                    let mut stream = reader.into_inner();
+                    let _ = stream.set_nodelay(true);
+                    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                    if !path.starts_with(slow_path) {
+                        let _ = stream.write_all(head(status, &body).as_bytes());
+                        let _ = stream.write_all(&body);
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let pieces = pace.load(Ordering::SeqCst).clamp(1, body.len().max(1));
+                    thread::sleep(PAUSE);
+                    let _ = stream.write_all(head(status, &body).as_bytes());
+                    for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
+                        thread::sleep(PAUSE);
+                        let _ = stream.write_all(piece);
+                    }
+                });
+            }
+        });
+        Self { addr, pieces, slow }
+    }
+
+    /// From now on, the slow answers' bodies come in `pieces` pieces: each answer takes
+    /// `(pieces + 1) * PAUSE`.
+    pub fn set_pieces(&self, pieces: usize) {
+        self.pieces.store(pieces, Ordering::SeqCst);
+    }
+
+    /// How many slow answers it has started.
+    pub fn slow_answers(&self) -> usize {
+        self.slow.load(Ordering::SeqCst)
     }
 }
 

@@ -14,15 +14,22 @@ pub fn signing_key(db: &impl Database, kid: &str) -> Result<Option<String>, Erro
     Ok(first_text(&result, "x"))
 }
 
-/// Claims the next fetch of the signing keys for `interval_seconds` from now, if one is due.
-/// One statement: of many concurrent instances, exactly one gets the claim.
-pub fn claim_key_refresh(db: &impl Database, interval_seconds: f64) -> Result<bool, Error> {
+/// Claims the next fetch of the signing keys for `interval_seconds` from now, if one is due or
+/// the last claim was abandoned: made `abandoned_after` seconds ago or more and never finished,
+/// because its instance stopped or was cut off mid-fetch. One statement: of many concurrent
+/// instances, exactly one gets the claim.
+pub fn claim_key_refresh(
+    db: &impl Database,
+    interval_seconds: f64,
+    abandoned_after: f64,
+) -> Result<bool, Error> {
     let result = db.execute(
         "UPDATE key_refresh
          SET next_fetch_at = unixepoch('subsec') + ?, claimed_at = unixepoch('subsec')
-         WHERE id = 1 AND next_fetch_at <= unixepoch('subsec')
+         WHERE id = 1 AND (next_fetch_at <= unixepoch('subsec')
+             OR (claimed_at > fetched_at AND claimed_at <= unixepoch('subsec') - ?))
          RETURNING id",
-        &[Value::Real(interval_seconds)],
+        &[Value::Real(interval_seconds), Value::Real(abandoned_after)],
     )?;
     let found = result.rows().next().is_some();
     Ok(found)
@@ -48,27 +55,35 @@ pub fn finish_key_refresh(
     .map(drop)
 }
 
-/// Where the fetches of the keys stand.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyRefresh {
-    /// Another instance claimed a fetch, less than `in_flight_for` seconds ago, that is not over.
-    pub in_flight: bool,
-    /// The last fetch failed.
-    pub failed: bool,
+/// Where the fetches of the keys stand, as an instance that did not win the claim sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefresh {
+    /// Claimed less than `abandoned_after` seconds ago, and not over.
+    InFlight,
+    /// Claimed longer ago than that and never over (see [`claim_key_refresh`]).
+    Abandoned,
+    /// The last fetch is over and failed.
+    Failed,
+    /// The last fetch is over and stored the keys the user service listed.
+    Fetched,
 }
 
-pub fn key_refresh(db: &impl Database, in_flight_for: f64) -> Result<KeyRefresh, Error> {
+pub fn key_refresh(db: &impl Database, abandoned_after: f64) -> Result<KeyRefresh, Error> {
     let result = db.execute(
-        "SELECT claimed_at > fetched_at AND claimed_at > unixepoch('subsec') - ? AS in_flight,
+        "SELECT claimed_at > fetched_at AS open,
+                claimed_at > unixepoch('subsec') - ? AS recent,
                 failed
          FROM key_refresh WHERE id = 1",
-        &[Value::Real(in_flight_for)],
+        &[Value::Real(abandoned_after)],
     )?;
-    let state = result.rows().next().map(|row| KeyRefresh {
-        in_flight: row.get::<i64>("in_flight") == Some(1),
-        failed: row.get::<i64>("failed") == Some(1),
-    });
-    Ok(state.unwrap_or_default())
+    let row = result.rows().next();
+    let flag = |name| row.as_ref().and_then(|row| row.get::<i64>(name)) == Some(1);
+    Ok(match (flag("open"), flag("recent"), flag("failed")) {
+        (true, true, _) => KeyRefresh::InFlight,
+        (true, false, _) => KeyRefresh::Abandoned,
+        (false, _, true) => KeyRefresh::Failed,
+        (false, _, false) => KeyRefresh::Fetched,
+    })
 }
 
 /// Keeps exactly `keys` ((kid, x) pairs): a key the user service no longer lists verifies
@@ -102,21 +117,35 @@ mod tests {
     #[test]
     fn the_keys_are_fetched_once_per_interval_and_replaced_whole() {
         let (_dir, db) = test_database();
-        assert!(claim_key_refresh(&db, 60.0).unwrap());
-        assert!(!claim_key_refresh(&db, 60.0).unwrap());
+        assert!(claim_key_refresh(&db, 60.0, 60.0).unwrap());
+        assert!(!claim_key_refresh(&db, 60.0, 60.0).unwrap());
         let key = |kid: &str| (kid.to_owned(), format!("x-of-{kid}"));
         replace_signing_keys(&db, &[key("a"), key("b")]).unwrap();
         replace_signing_keys(&db, &[key("b"), key("c")]).unwrap();
         assert_eq!(signing_key(&db, "a").unwrap(), None);
         assert_eq!(signing_key(&db, "c").unwrap().as_deref(), Some("x-of-c"));
         let state = |db: &rusqlite::Connection| key_refresh(db, 60.0).unwrap();
-        let refresh = |in_flight, failed| KeyRefresh { in_flight, failed };
-        assert_eq!(state(&db), refresh(true, false));
+        assert_eq!(state(&db), KeyRefresh::InFlight);
         finish_key_refresh(&db, true, 0.0).unwrap();
-        assert_eq!(state(&db), refresh(false, true));
-        assert!(claim_key_refresh(&db, 60.0).unwrap());
+        assert_eq!(state(&db), KeyRefresh::Failed);
+        assert!(claim_key_refresh(&db, 60.0, 60.0).unwrap());
         finish_key_refresh(&db, false, 0.0).unwrap();
-        assert_eq!(state(&db), refresh(false, false));
-        assert!(!claim_key_refresh(&db, 60.0).unwrap());
+        assert_eq!(state(&db), KeyRefresh::Fetched);
+        assert!(!claim_key_refresh(&db, 60.0, 60.0).unwrap());
+    }
+
+    #[test]
+    fn a_claim_never_finished_is_abandoned_after_its_time_and_may_be_claimed_again() {
+        let (_dir, db) = test_database();
+        assert!(claim_key_refresh(&db, 60.0, 60.0).unwrap());
+        // Not over, but not abandoned either: only the interval's end frees the claim.
+        assert!(!claim_key_refresh(&db, 60.0, 60.0).unwrap());
+        // Claimed at least 0 s ago and never finished: abandoned, whatever the interval says.
+        assert_eq!(key_refresh(&db, 0.0).unwrap(), KeyRefresh::Abandoned);
+        assert!(claim_key_refresh(&db, 60.0, 0.0).unwrap());
+        finish_key_refresh(&db, false, 0.0).unwrap();
+        // A finished fetch is never abandoned.
+        assert_eq!(key_refresh(&db, 0.0).unwrap(), KeyRefresh::Fetched);
+        assert!(!claim_key_refresh(&db, 60.0, 0.0).unwrap());
     }
 }
