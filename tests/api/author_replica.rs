@@ -3,13 +3,13 @@
 //! place, and crashes leave replica and feed in agreement. (Reads answering with the names
 //! they know while the user service is down: `independence.rs`.)
 
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use e2e::client::Client;
 use e2e::db::Store;
 use e2e::host::{AppSpec, RunningApp, LABELS};
+use e2e::load;
 use e2e::split::SplitApp;
 use e2e::wait::eventually;
 use e2e::workspace;
@@ -84,18 +84,13 @@ fn fifty_concurrent_reads_after_the_interval_pull_the_feed_once() {
     author_of(&app.client, post);
     thread::sleep(interval + Duration::from_millis(300));
     let before = feed_reads(&app);
-    let barrier = Arc::new(Barrier::new(READERS));
-    let readers: Vec<_> = (0..READERS)
-        .map(|_| {
-            let (barrier, client) = (barrier.clone(), Client::new(app.client.base()));
-            thread::spawn(move || {
-                barrier.wait();
-                client.get(&format!("/boards/{post}")).status
-            })
-        })
-        .collect();
-    for reader in readers {
-        assert_eq!(reader.join().unwrap(), 200);
+    let readers = load::at_once(READERS, |_| {
+        Client::new(app.client.base())
+            .get(&format!("/boards/{post}"))
+            .status
+    });
+    for (status, _) in readers {
+        assert_eq!(status, 200);
     }
     // The pull runs after the responses; give it a moment to be logged.
     eventually(Duration::from_secs(2), || feed_reads(&app) != before);

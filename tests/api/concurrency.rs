@@ -10,7 +10,6 @@
 //! request sent again once the server has caught up gets the answer it would have had.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,20 +40,9 @@ fn race_body(i: usize) -> Value {
 /// 100 sign-ups with one email, released together against a fresh database: the first use of
 /// the file (its migrations) races with the inserts. Each reply, with how long it took.
 fn race_for_one_email(app: &RunningApp) -> Vec<(Reply, Duration)> {
-    let barrier = Arc::new(Barrier::new(SAME_EMAIL_SIGN_UPS));
-    let base = app.client.base().to_owned();
-    let workers: Vec<_> = (0..SAME_EMAIL_SIGN_UPS)
-        .map(|i| {
-            let (barrier, client) = (barrier.clone(), Client::new(&base));
-            thread::spawn(move || {
-                barrier.wait();
-                let started = Instant::now();
-                let reply = client.post_json("/users", &race_body(i));
-                (reply, started.elapsed())
-            })
-        })
-        .collect();
-    workers.into_iter().map(|w| w.join().unwrap()).collect()
+    load::at_once(SAME_EMAIL_SIGN_UPS, |i| {
+        Client::new(app.client.base()).post_json("/users", &race_body(i))
+    })
 }
 
 /// What one race must show: one winner and 99 conflicts, or, where the database may refuse,

@@ -1,13 +1,34 @@
-//! Steady load for the tests: one client sending JSON writes back to back, a set of client
-//! threads stopped together, and the flag that stops them.
+//! Load for the tests: requests released together, one client sending JSON writes back to
+//! back, a set of client threads stopped together, and the flag that stops them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::client::{Client, Reply};
+
+/// `send(i)` for i in `0..n`, each on a thread of its own, released together; each answer with
+/// how long it took, in order of `i`.
+pub fn at_once<T: Send>(n: usize, send: impl Fn(usize) -> T + Sync) -> Vec<(T, Duration)> {
+    let barrier = Barrier::new(n);
+    thread::scope(|scope| {
+        let sent: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, send) = (&barrier, &send);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let started = Instant::now();
+                    let answer = send(i);
+                    (answer, started.elapsed())
+                })
+            })
+            .collect();
+        sent.into_iter().map(|sent| sent.join().unwrap()).collect()
+    })
+}
 
 /// Sends `request(n)` for n = 1, 2, ... while `keep_going()` holds, handing each outcome (a
 /// reply, or the transport error when the host is gone) to `record` with the request's path.
