@@ -12,6 +12,7 @@ use e2e::client::{assert_unavailable_within, Client, Reply};
 use e2e::double::{self, DyingServer, SlowRelay};
 use e2e::host::RunningApp;
 use e2e::jwt;
+use e2e::load;
 use e2e::split::SplitApp;
 use e2e::wait::eventually;
 use serde_json::json;
@@ -28,20 +29,25 @@ const KEY_REFRESH_INTERVAL: Duration = Duration::from_millis(2100);
 /// passed) is refused with 503 + Retry-After, quickly.
 fn assert_unknown_key_fails_fast(board: &Client, user_id: i64) -> Duration {
     std::thread::sleep(KEY_REFRESH_INTERVAL);
+    let bearer = strangers_bearer(user_id);
+    assert_unavailable_within(FAIL_FAST, "the write", || post_as(board, &bearer, user_id))
+}
+
+/// `Bearer <token>` for `user_id`, valid in all but its key: one the user service never had.
+fn strangers_bearer(user_id: i64) -> String {
     let stranger = jwt::Signer::stranger();
     let now = jwt::now();
-    let token = stranger.sign(
-        &stranger.header(),
-        &jwt::claims(user_id, "Ann", now, now + 60),
-    );
-    assert_unavailable_within(FAIL_FAST, "the write", || {
-        board.send_json_as(
-            "POST",
-            "/boards",
-            Some(&format!("Bearer {token}")),
-            &json!({ "userId": user_id, "title": "t", "content": "c" }),
-        )
-    })
+    let claims = jwt::claims(user_id, "Ann", now, now + 60);
+    format!("Bearer {}", stranger.sign(&stranger.header(), &claims))
+}
+
+fn post_as(board: &Client, bearer: &str, user_id: i64) -> Reply {
+    board.send_json_as(
+        "POST",
+        "/boards",
+        Some(bearer),
+        &json!({ "userId": user_id, "title": "t", "content": "c" }),
+    )
 }
 
 #[test]
@@ -189,23 +195,6 @@ fn board_sends_a_call_that_lost_its_connection_once_more_and_no_more() {
     assert_eq!(read.json()["author"]["name"], "Ann");
 }
 
-/// `n` requests sent at once, each answer with how long it took.
-fn simultaneously(n: usize, send: impl Fn(usize) -> Reply + Sync) -> Vec<(Duration, Reply)> {
-    std::thread::scope(|scope| {
-        let sent: Vec<_> = (0..n)
-            .map(|i| {
-                let send = &send;
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let reply = send(i);
-                    (started.elapsed(), reply)
-                })
-            })
-            .collect();
-        sent.into_iter().map(|sent| sent.join().unwrap()).collect()
-    })
-}
-
 /// A fetch of the keys slower than a request waits for it: with the defaults, `FETCH_WAIT`
 /// (4 s) in board-component/src/auth.rs.
 const FETCH_WAIT: Duration = Duration::from_secs(4);
@@ -226,10 +215,10 @@ fn requests_wait_for_a_slow_fetch_of_the_keys_and_never_refuse_a_valid_token_as_
     board.client.share_accounts(accounts);
     board.client.bearer(ann);
 
-    let posts = simultaneously(4, |i| {
+    let posts = load::at_once(4, |i| {
         board.client.try_write_post(ann, &format!("post {i}"))
     });
-    for (took, reply) in posts {
+    for (reply, took) in posts {
         assert_eq!(reply.status, 201, "after {took:?}: {}", reply.text());
     }
     assert_eq!(slow.slow_answers(), 1, "{}", board.log());
@@ -239,20 +228,11 @@ fn requests_wait_for_a_slow_fetch_of_the_keys_and_never_refuse_a_valid_token_as_
     // keys are known.
     slow.set_pieces(5);
     std::thread::sleep(KEY_REFRESH_INTERVAL);
-    let stranger = jwt::Signer::stranger();
-    let now = jwt::now();
-    let token = stranger.sign(&stranger.header(), &jwt::claims(ann, "Ann", now, now + 60));
-    let unknown = simultaneously(3, |_| {
-        board.client.send_json_as(
-            "POST",
-            "/boards",
-            Some(&format!("Bearer {token}")),
-            &json!({ "userId": ann, "title": "t", "content": "c" }),
-        )
-    });
-    let statuses = |status| unknown.iter().filter(|(_, r)| r.status == status).count();
+    let bearer = strangers_bearer(ann);
+    let unknown = load::at_once(3, |_| post_as(&board.client, &bearer, ann));
+    let statuses = |status| unknown.iter().filter(|(r, _)| r.status == status).count();
     assert_eq!((statuses(401), statuses(503)), (1, 2), "{unknown:?}");
-    for (took, reply) in &unknown {
+    for (reply, took) in &unknown {
         if reply.is_refusal() {
             assert!(
                 *took >= FETCH_WAIT && *took < FETCH_WAIT + FAIL_FAST,
