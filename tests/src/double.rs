@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-/// What the double does with a request, given its request line (`GET /users/1 HTTP/1.1`):
-/// `Some((status, body))` answers it, `None` drops it.
 /// How long a dropped request is held before the connection closes.
 const WORKING: Duration = Duration::from_millis(20);
 
+/// What the double does with a request, given its request line (`GET /users/1 HTTP/1.1`):
+/// `Some((status, body))` answers it, `None` drops it.
 type Answer = dyn Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync;
 
 pub struct DyingServer {
@@ -29,18 +29,9 @@ pub struct DyingServer {
 
 impl DyingServer {
     pub fn start(answer: impl Fn(&str) -> Option<(u16, Vec<u8>)> + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let addr = listener.local_addr().unwrap();
         let dropped = Arc::new(Mutex::new(Vec::new()));
-        let answer: Arc<Answer> = Arc::new(answer);
         let seen = dropped.clone();
-        // Lives as long as the test process: nothing of it outlives the run.
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (answer, seen) = (answer.clone(), seen.clone());
-                thread::spawn(move || serve(stream, &*answer, &seen));
-            }
-        });
+        let addr = listen(move |stream| serve(stream, &answer, &seen));
         Self { addr, dropped }
     }
 
@@ -56,11 +47,7 @@ fn serve(stream: TcpStream, answer: &Answer, dropped: &Mutex<Vec<String>>) {
         return;
     };
     match answer(&request_line) {
-        Some((status, body)) => {
-            let mut stream = reader.into_inner();
-            let _ = stream.write_all(head(status, &body).as_bytes());
-            let _ = stream.write_all(&body);
-        }
+        Some((status, body)) => write_answer(reader.into_inner(), status, &body, 1, Duration::ZERO),
         None => {
             dropped.lock().unwrap().push(request_line);
             // Dies while working on it: the request was sent and is waited on.
@@ -69,13 +56,37 @@ fn serve(stream: TcpStream, answer: &Answer, dropped: &Mutex<Vec<String>>) {
     }
 }
 
-/// The head of a JSON answer of `body`, on a connection closed after it.
-fn head(status: u16, body: &[u8]) -> String {
-    format!(
+/// Binds an ephemeral port and hands each connection to `handle` on a thread of its own. Lives
+/// as long as the test process: nothing of it outlives the run.
+fn listen(handle: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let addr = listener.local_addr().unwrap();
+    let handle = Arc::new(handle);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handle = handle.clone();
+            thread::spawn(move || handle(stream));
+        }
+    });
+    addr
+}
+
+/// Writes a JSON answer of `body` and closes the connection: its head after `pause`, then its
+/// body in `pieces` pieces, each `pause` after the one before.
+fn write_answer(mut stream: TcpStream, status: u16, body: &[u8], pieces: usize, pause: Duration) {
+    let _ = stream.set_nodelay(true);
+    let head = format!(
         "HTTP/1.1 {status} Answered\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
-    )
+    );
+    thread::sleep(pause);
+    let _ = stream.write_all(head.as_bytes());
+    let pieces = pieces.clamp(1, body.len().max(1));
+    for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
+        thread::sleep(pause);
+        let _ = stream.write_all(piece);
+    }
 }
 
 /// Relays each GET to `upstream` and answers those for `slow_path` as a user service under load
@@ -92,39 +103,24 @@ pub const PAUSE: Duration = Duration::from_millis(900);
 
 impl SlowRelay {
     pub fn start(upstream: &str, slow_path: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let addr = listener.local_addr().unwrap();
         let (pieces, slow) = (Arc::new(AtomicUsize::new(1)), Arc::new(AtomicUsize::new(0)));
         let (pace, count, upstream) = (pieces.clone(), slow.clone(), upstream.to_owned());
-        // Lives as long as the test process: nothing of it outlives the run.
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (pace, count, upstream) = (pace.clone(), count.clone(), upstream.clone());
-                thread::spawn(move || {
-                    let mut reader = BufReader::new(stream);
-                    let Some(request_line) = read_request(&mut reader) else {
-                        return;
-                    };
-                    let Some((status, body)) = relay_get(&upstream, &request_line) else {
-                        return;
-                    };
-                    let mut stream = reader.into_inner();
-                    let _ = stream.set_nodelay(true);
-                    let path = request_line.split_whitespace().nth(1).unwrap_or("");
-                    if !path.starts_with(slow_path) {
-                        let _ = stream.write_all(head(status, &body).as_bytes());
-                        let _ = stream.write_all(&body);
-                        return;
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                    let pieces = pace.load(Ordering::SeqCst).clamp(1, body.len().max(1));
-                    thread::sleep(PAUSE);
-                    let _ = stream.write_all(head(status, &body).as_bytes());
-                    for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
-                        thread::sleep(PAUSE);
-                        let _ = stream.write_all(piece);
-                    }
-                });
+        let addr = listen(move |stream| {
+            let mut reader = BufReader::new(stream);
+            let Some(request_line) = read_request(&mut reader) else {
+                return;
+            };
+            let Some((status, body)) = relay_get(&upstream, &request_line) else {
+                return;
+            };
+            let path = request_line.split_whitespace().nth(1).unwrap_or("");
+            let stream = reader.into_inner();
+            if path.starts_with(slow_path) {
+                count.fetch_add(1, Ordering::SeqCst);
+                let pieces = pace.load(Ordering::SeqCst);
+                write_answer(stream, status, &body, pieces, PAUSE);
+            } else {
+                write_answer(stream, status, &body, 1, Duration::ZERO);
             }
         });
         Self { addr, pieces, slow }
@@ -177,25 +173,18 @@ pub struct KeptAliveServer {
 
 impl KeptAliveServer {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let addr = listener.local_addr().unwrap();
         let (connections, requests) =
             (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (opened, answered) = (connections.clone(), requests.clone());
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                opened.fetch_add(1, Ordering::SeqCst);
-                let answered = answered.clone();
-                thread::spawn(move || {
-                    let mut reader = BufReader::new(stream);
-                    while read_request(&mut reader).is_some() {
-                        answered.fetch_add(1, Ordering::SeqCst);
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if reader.get_mut().write_all(answer).is_err() {
-                            break;
-                        }
-                    }
-                });
+        let addr = listen(move |stream| {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream);
+            while read_request(&mut reader).is_some() {
+                answered.fetch_add(1, Ordering::SeqCst);
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if reader.get_mut().write_all(answer).is_err() {
+                    break;
+                }
             }
         });
         Self {
