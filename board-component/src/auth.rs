@@ -53,14 +53,16 @@ pub fn authenticate(request: &Request, db: &impl Database) -> Result<Verified, B
 fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardError> {
     let abandoned_after = LONGEST_FETCH.as_secs_f64();
     if keys::claim_key_refresh(db, replica::interval_seconds(), abandoned_after)? {
-        fetch_keys(db)?;
-        return known_key(db, kid)?.ok_or(BoardError::InvalidToken(Rejected::UnknownKey));
+        let listed = fetch_keys(db)?;
+        let x = listed.iter().find(|(listed, _)| listed == kid);
+        return x
+            .and_then(|(_, x)| decode_key(kid, x))
+            .ok_or(BoardError::InvalidToken(Rejected::UnknownKey));
     }
     let deadline = Instant::now() + FETCH_WAIT;
     loop {
-        // The state first: a key stored before the fetch was seen to end is then found below.
-        let refresh = keys::key_refresh(db, abandoned_after)?;
-        if let Some(key) = known_key(db, kid)? {
+        let (x, refresh) = keys::key_and_refresh(db, kid, abandoned_after)?;
+        if let Some(key) = x.and_then(|x| decode_key(kid, &x)) {
             return Ok(key);
         }
         match refresh {
@@ -74,10 +76,12 @@ fn key_after_refresh(db: &impl Database, kid: &str) -> Result<PublicKey, BoardEr
 }
 
 fn known_key(db: &impl Database, kid: &str) -> Result<Option<PublicKey>, BoardError> {
-    let Some(x) = keys::signing_key(db, kid)? else {
-        return Ok(None);
-    };
-    let key = Base64UrlUnpadded::decode_vec(&x)
+    Ok(keys::signing_key(db, kid)?.and_then(|x| decode_key(kid, &x)))
+}
+
+/// The Ed25519 key of a listed `x`; one that is not is logged, and verifies nothing.
+fn decode_key(kid: &str, x: &str) -> Option<PublicKey> {
+    let key = Base64UrlUnpadded::decode_vec(x)
         .ok()
         .and_then(|bytes| PublicKey::from_slice(&bytes).ok());
     if key.is_none() {
@@ -86,12 +90,12 @@ fn known_key(db: &impl Database, kid: &str) -> Result<Option<PublicKey>, BoardEr
             format!("the key {kid} the user service listed is not an Ed25519 key"),
         );
     }
-    Ok(key)
+    key
 }
 
-/// Fetches and stores the keys, for the claim this instance won. A fetch that fails is a `503`,
-/// and the next may start a second later.
-fn fetch_keys(db: &impl Database) -> Result<(), BoardError> {
+/// Fetches and stores the keys, for the claim this instance won, and returns them ((kid, x)
+/// pairs). A fetch that fails is a `503`, and the next may start a second later.
+fn fetch_keys(db: &impl Database) -> Result<Vec<(String, String)>, BoardError> {
     let listed = match users::signing_keys() {
         Ok(keys) => keys,
         Err(unavailable) => {
@@ -104,5 +108,5 @@ fn fetch_keys(db: &impl Database) -> Result<(), BoardError> {
     // Kids are public; the line shows how often board asks.
     let kids: Vec<&str> = listed.iter().map(|(kid, _)| kid.as_str()).collect();
     eprintln!("signing keys fetched: {kids:?}");
-    Ok(())
+    Ok(listed)
 }

@@ -68,22 +68,30 @@ pub enum KeyRefresh {
     Fetched,
 }
 
-pub fn key_refresh(db: &impl Database, abandoned_after: f64) -> Result<KeyRefresh, Error> {
+/// Key `kid`'s `x` as [`signing_key`] gives it, and where the fetches stand, in one statement:
+/// one round trip per poll of a waiting request, and the two agree with each other.
+pub fn key_and_refresh(
+    db: &impl Database,
+    kid: &str,
+    abandoned_after: f64,
+) -> Result<(Option<String>, KeyRefresh), Error> {
     let result = db.execute(
-        "SELECT claimed_at > fetched_at AS open,
+        "SELECT (SELECT x FROM signing_keys WHERE kid = ?) AS x,
+                claimed_at > fetched_at AS open,
                 claimed_at > unixepoch('subsec') - ? AS recent,
                 failed
          FROM key_refresh WHERE id = 1",
-        &[Value::Real(abandoned_after)],
+        &[Value::Text(kid.to_owned()), Value::Real(abandoned_after)],
     )?;
     let row = result.rows().next();
     let flag = |name| row.as_ref().and_then(|row| row.get::<i64>(name)) == Some(1);
-    Ok(match (flag("open"), flag("recent"), flag("failed")) {
+    let refresh = match (flag("open"), flag("recent"), flag("failed")) {
         (true, true, _) => KeyRefresh::InFlight,
         (true, false, _) => KeyRefresh::Abandoned,
         (false, _, true) => KeyRefresh::Failed,
         (false, _, false) => KeyRefresh::Fetched,
-    })
+    };
+    Ok((first_text(&result, "x"), refresh))
 }
 
 /// Keeps exactly `keys` ((kid, x) pairs): a key the user service no longer lists verifies
@@ -124,13 +132,16 @@ mod tests {
         replace_signing_keys(&db, &[key("b"), key("c")]).unwrap();
         assert_eq!(signing_key(&db, "a").unwrap(), None);
         assert_eq!(signing_key(&db, "c").unwrap().as_deref(), Some("x-of-c"));
-        let state = |db: &rusqlite::Connection| key_refresh(db, 60.0).unwrap();
-        assert_eq!(state(&db), KeyRefresh::InFlight);
+        let state = |db: &rusqlite::Connection| key_and_refresh(db, "c", 60.0).unwrap();
+        assert_eq!(
+            state(&db),
+            (Some("x-of-c".to_owned()), KeyRefresh::InFlight)
+        );
         finish_key_refresh(&db, true, 0.0).unwrap();
-        assert_eq!(state(&db), KeyRefresh::Failed);
+        assert_eq!(state(&db).1, KeyRefresh::Failed);
         assert!(claim_key_refresh(&db, 60.0, 60.0).unwrap());
         finish_key_refresh(&db, false, 0.0).unwrap();
-        assert_eq!(state(&db), KeyRefresh::Fetched);
+        assert_eq!(state(&db).1, KeyRefresh::Fetched);
         assert!(!claim_key_refresh(&db, 60.0, 60.0).unwrap());
     }
 
@@ -141,11 +152,17 @@ mod tests {
         // Not over, but not abandoned either: only the interval's end frees the claim.
         assert!(!claim_key_refresh(&db, 60.0, 60.0).unwrap());
         // Claimed at least 0 s ago and never finished: abandoned, whatever the interval says.
-        assert_eq!(key_refresh(&db, 0.0).unwrap(), KeyRefresh::Abandoned);
+        assert_eq!(
+            key_and_refresh(&db, "a", 0.0).unwrap(),
+            (None, KeyRefresh::Abandoned)
+        );
         assert!(claim_key_refresh(&db, 60.0, 0.0).unwrap());
         finish_key_refresh(&db, false, 0.0).unwrap();
         // A finished fetch is never abandoned.
-        assert_eq!(key_refresh(&db, 0.0).unwrap(), KeyRefresh::Fetched);
+        assert_eq!(
+            key_and_refresh(&db, "a", 0.0).unwrap().1,
+            KeyRefresh::Fetched
+        );
         assert!(!claim_key_refresh(&db, 60.0, 0.0).unwrap());
     }
 }
