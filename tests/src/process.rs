@@ -57,6 +57,22 @@ pub fn group_members(group: u32) -> Vec<u32> {
         .collect()
 }
 
+/// CPU time the processes of `group` have spent so far, summed over their threads
+/// (`/proc/<pid>/task/<tid>/schedstat`, in nanoseconds). Unlike an answer's wall time, it is
+/// not stretched by other processes' load on the machine: it tells what work a request cost.
+pub fn cpu_time(group: u32) -> Duration {
+    let on_cpu = |task: std::fs::DirEntry| -> Option<u64> {
+        let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        schedstat.split_whitespace().next()?.parse().ok()
+    };
+    let nanos = group_members(group)
+        .iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+        .flat_map(|tasks| tasks.filter_map(Result::ok).filter_map(on_cpu))
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
 /// Waits until no live process is left in `group` and nothing accepts connections on `addr`;
 /// panics, naming what is left, when that takes longer than the stop timeout.
 pub fn wait_until_gone(group: u32, addr: SocketAddr) {
