@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e::client::{Client, Reply};
+use e2e::client::{Client, Reply, ANSWER_BOUND};
 use e2e::host::RunningApp;
 use e2e::load::{self, StopFlag};
 use e2e::sqld::Backend;
@@ -24,9 +24,6 @@ const SAME_EMAIL_SIGN_UPS: usize = 100;
 const RACE_ROUNDS: usize = 5;
 const LOAD_CONCURRENCY: usize = 32;
 const LOAD_DURATION: Duration = Duration::from_secs(20);
-/// The longest any answer may take: a statement's 15 s busy wait (service-kit `db`) and the
-/// request around it.
-const ANSWER_BOUND: Duration = Duration::from_secs(20);
 
 /// Whether this configuration's database may refuse a request under contention (see above).
 fn may_refuse_under_contention() -> bool {

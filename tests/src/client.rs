@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+/// The longest any answer may take under contention, a refusal included: a statement's 15 s
+/// busy wait (service-kit `db`) and the request around it.
+pub const ANSWER_BOUND: Duration = Duration::from_secs(20);
+
 /// One answer: status, headers (lower-case names) and body.
 #[derive(Debug, Clone)]
 pub struct Reply {
