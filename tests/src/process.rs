@@ -37,16 +37,24 @@ pub fn freeze_group(group: u32) {
 
 /// Whether every thread of `pid` is stopped (`T` in its stat); a process gone meanwhile counts.
 fn threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.filter_map(Result::ok).all(|task| {
-        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+    thread_files(pid, "stat").is_none_or(|stats| {
+        stats.iter().all(|stat| {
             stat.rfind(')')
                 .and_then(|end| stat[end + 1..].split_whitespace().next())
                 .is_some_and(|state| state == "T")
         })
     })
+}
+
+/// File `name` of each thread of `pid` (`/proc/<pid>/task/<tid>/<name>`), of those still there
+/// to be read; `None` when the process is gone.
+fn thread_files(pid: u32, name: &str) -> Option<Vec<String>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let files = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join(name)).ok())
+        .collect();
+    Some(files)
 }
 
 /// Live (not zombie) processes whose process group is `group`.
@@ -61,14 +69,11 @@ pub fn group_members(group: u32) -> Vec<u32> {
 /// (`/proc/<pid>/task/<tid>/schedstat`, in nanoseconds). Unlike an answer's wall time, it is
 /// not stretched by other processes' load on the machine: it tells what work a request cost.
 pub fn cpu_time(group: u32) -> Duration {
-    let on_cpu = |task: std::fs::DirEntry| -> Option<u64> {
-        let schedstat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        schedstat.split_whitespace().next()?.parse().ok()
-    };
     let nanos = group_members(group)
-        .iter()
-        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
-        .flat_map(|tasks| tasks.filter_map(Result::ok).filter_map(on_cpu))
+        .into_iter()
+        .filter_map(|pid| thread_files(pid, "schedstat"))
+        .flatten()
+        .filter_map(|schedstat| schedstat.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
     Duration::from_nanos(nanos)
 }
