@@ -211,6 +211,33 @@ fn a_component_cannot_attach_another_services_database_file() {
 }
 
 #[test]
+fn a_database_file_replaced_under_its_name_is_what_the_next_open_reads() {
+    let board = granted_labels("board-component");
+    let (files, app) = start_probe(&board, vec![]);
+    let file = files.path().join("data/boards.db");
+    let with_table = |path: &Path, table: &str| {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(&format!("CREATE TABLE {table} (x)"))
+            .unwrap();
+    };
+    with_table(&file, "before");
+    let listed = probe(&app, "/probe/tables?label=boards");
+    assert_eq!(listed["tables"], serde_json::json!(["before"]), "{listed}");
+
+    // A restore: another database moved in under the same name while the host runs.
+    let restored = files.path().join("data/restored.db");
+    with_table(&restored, "restored");
+    std::fs::rename(&restored, &file).unwrap();
+    let listed = probe(&app, "/probe/tables?label=boards");
+    assert_eq!(
+        listed["tables"],
+        serde_json::json!(["restored"]),
+        "Spin opens the path afresh for every open: {listed}"
+    );
+}
+
+#[test]
 fn variables_come_from_defaults_or_the_environment_and_only_declared_ones_are_visible() {
     let (_files, app) = start_probe(&[], vec![]);
     assert_eq!(probe(&app, "/probe/variable?name=greeting")["value"], "hi!");

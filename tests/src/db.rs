@@ -133,11 +133,17 @@ fn text_of(value: &Value) -> String {
     }
 }
 
-/// Replaces the database file `dir/.spin/<file>` with bytes SQLite cannot open.
+/// Replaces the database file `dir/.spin/<file>` with bytes SQLite cannot open. The bytes go
+/// in under the name at once (a rename), so that a connection the app opens meanwhile meets
+/// either the old database or the ruined one: writing over the file in place empties it first,
+/// and an empty file is a database SQLite opens, which a migration then fills (on a loaded
+/// machine, a kept post read `404` from such a database instead of `503`).
 pub fn ruin(dir: &Path, file: &str) {
     let path = dir.join(".spin").join(file);
+    let ruined = path.with_extension("ruined");
+    std::fs::write(&ruined, vec![b'x'; 8192]).unwrap();
+    std::fs::rename(&ruined, &path).unwrap();
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
 }

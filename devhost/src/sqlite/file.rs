@@ -1,8 +1,10 @@
 //! A label that is a local file (or memory), on rusqlite: a connection in a fresh
 //! connection's state (rusqlite's 5 s busy timeout, no pragmas), `ATTACH` of a file refused,
-//! and an authorizer that tells whether a statement changed what the next user of the
-//! connection would see.
+//! an authorizer that tells whether a statement changed what the next user of the connection
+//! would see, and the file it opened, to tell whether the name still means that file.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -14,17 +16,40 @@ pub(super) struct File {
     pub(super) inner: rusqlite::Connection,
     /// Set by the authorizer when a statement changed per-connection state.
     tainted: Arc<AtomicBool>,
+    /// The path opened and the file it named then; `None` in memory.
+    opened: Option<(PathBuf, FileId)>,
+}
+
+/// A file as the system knows it (device and inode), whatever its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some(Self {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
 }
 
 impl File {
     /// A new connection to a `File` or `Memory` location.
     pub(super) fn open(location: &Location) -> Result<Self, Error> {
-        let inner = match location {
-            Location::Memory => rusqlite::Connection::open_in_memory(),
-            Location::File(path) => rusqlite::Connection::open(path),
+        let (inner, opened) = match location {
+            Location::Memory => (rusqlite::Connection::open_in_memory().map_err(io)?, None),
+            // SQLite has the file open (or created) once `open` returns, so the name read
+            // after it names that file, unless it was replaced in between.
+            Location::File(path) => (
+                rusqlite::Connection::open(path).map_err(io)?,
+                FileId::of(path).map(|id| (path.clone(), id)),
+            ),
             Location::Libsql { .. } => return Err(Error::InvalidConnection),
-        }
-        .map_err(io)?;
+        };
         let tainted = Arc::new(AtomicBool::new(false));
         let flag = tainted.clone();
         inner.authorizer(Some(move |context: rusqlite::hooks::AuthContext<'_>| {
@@ -33,7 +58,20 @@ impl File {
             }
             refuse_attaching_files(context)
         }));
-        Ok(Self { inner, tainted })
+        Ok(Self {
+            inner,
+            tainted,
+            opened,
+        })
+    }
+
+    /// Whether the connection's path still names the file it opened. A file replaced under
+    /// the same name (a restore, a `mv`) is another database, which Spin sees at the next
+    /// `open` because it opens the path afresh every time; a kept connection would not.
+    pub(super) fn is_current(&self) -> bool {
+        self.opened
+            .as_ref()
+            .is_some_and(|(path, id)| FileId::of(path) == Some(*id))
     }
 
     /// Whether the next request could tell this connection from a fresh one: an open

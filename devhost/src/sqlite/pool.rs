@@ -1,6 +1,7 @@
 //! Idle connections to files, handed out again: opening a connection and parsing the schema
 //! was the largest cost of a small request. Spin opens a new one for every `open`; a
-//! connection comes back here only if the next request could not tell it from a new one.
+//! connection comes back here, and leaves again, only if the next request could not tell it
+//! from a new one: in a fresh connection's state, on the file its path names now.
 
 use crate::bindings::fermyon::spin::sqlite::Error;
 use crate::runtime_config::Location;
@@ -12,17 +13,21 @@ use super::{Backend, Connection, Databases};
 const MAX_IDLE_PER_LABEL: usize = 32;
 
 impl Databases {
-    /// An idle connection to `label`, or a new one.
+    /// An idle connection to `label` that is still on its file, or a new one. Idle
+    /// connections to a file replaced under its name are closed as they are met.
     pub(super) fn acquire(&self, label: &str) -> Result<Connection, Error> {
-        let reused = self
-            .idle
-            .lock()
-            .expect("pool lock")
-            .get_mut(label)
-            .and_then(Vec::pop);
-        match reused {
-            Some(connection) => Ok(connection),
-            None => self.connect(label),
+        loop {
+            let reused = self
+                .idle
+                .lock()
+                .expect("pool lock")
+                .get_mut(label)
+                .and_then(Vec::pop);
+            match reused {
+                Some(connection) if on_its_file(&connection) => return Ok(connection),
+                Some(_replaced) => continue,
+                None => return self.connect(label),
+            }
         }
     }
 
@@ -48,8 +53,7 @@ impl Databases {
         let Backend::File(file) = &connection.backend else {
             return;
         };
-        let on_disk = matches!(self.location(&connection.label), Some(Location::File(_)));
-        if !(on_disk && file.is_clean()) {
+        if !(file.is_current() && file.is_clean()) {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
@@ -60,10 +64,15 @@ impl Databases {
     }
 }
 
+fn on_its_file(connection: &Connection) -> bool {
+    matches!(&connection.backend, Backend::File(file) if file.is_current())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::file::execute;
     use super::super::{test_file, test_grant, Connection};
+    use crate::bindings::fermyon::spin::sqlite::Value;
 
     /// Marks `connection` by inserting `rows` rows: SQLite's `changes()` is kept per
     /// connection, so a connection handed on still reports the mark and a new one reports 0.
@@ -112,6 +121,30 @@ mod tests {
             test_file(&fourth).changes(),
             0,
             "a pragma that set something is not handed on"
+        );
+    }
+
+    #[test]
+    fn a_connection_to_a_file_replaced_under_its_name_is_not_handed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = test_grant(dir.path(), &["users"]);
+        let first = users.open("users").unwrap();
+        execute(test_file(&first), "CREATE TABLE old (x)", vec![]).unwrap();
+        users.databases.release(first);
+
+        // A restore: another database moved in under the same name.
+        let restored = dir.path().join("restored.db");
+        rusqlite::Connection::open(&restored)
+            .unwrap()
+            .execute_batch("CREATE TABLE new (x)")
+            .unwrap();
+        std::fs::rename(&restored, dir.path().join("users.db")).unwrap();
+
+        let second = users.open("users").unwrap();
+        let tables = execute(test_file(&second), "SELECT name FROM sqlite_schema", vec![]).unwrap();
+        assert!(
+            matches!(&tables.rows[..], [row] if matches!(&row.values[..], [Value::Text(name)] if name == "new")),
+            "the restored database is read, not the one the idle connection had open"
         );
     }
 }
