@@ -52,7 +52,7 @@ fn writer(
         &client,
         || !stop.load(Ordering::Relaxed),
         request,
-        |path, reply| {
+        |path, reply, _| {
             let Ok(reply) = reply else { return };
             if reply.status == 201 {
                 let id = reply.json()["id"].as_i64().unwrap();

@@ -88,7 +88,7 @@ fn client_load(
         &client,
         || !stop.load(Ordering::Relaxed),
         request,
-        |path, reply| {
+        |path, reply, _| {
             let mut tally = tally.lock().unwrap();
             match reply {
                 Ok(reply) if reply.status == 201 => {

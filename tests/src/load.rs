@@ -31,13 +31,14 @@ pub fn at_once<T: Send>(n: usize, send: impl Fn(usize) -> T + Sync) -> Vec<(T, D
 }
 
 /// Sends `request(n)` for n = 1, 2, ... while `keep_going()` holds, handing each outcome (a
-/// reply, or the transport error when the host is gone) to `record` with the request's path.
+/// reply, or the transport error when the host is gone) to `record` with the request's path
+/// and how long it took.
 /// A post goes as its author (its `userId`), signed in through `client`'s accounts.
 pub fn send_while(
     client: &Client,
     keep_going: impl Fn() -> bool,
     request: impl Fn(usize) -> (&'static str, Value),
-    mut record: impl FnMut(&'static str, Result<Reply, String>),
+    mut record: impl FnMut(&'static str, Result<Reply, String>, Duration),
 ) {
     let mut n = 0;
     while keep_going() {
@@ -47,10 +48,9 @@ pub fn send_while(
             .as_i64()
             .filter(|_| path == "/boards")
             .map(|author| client.bearer(author));
-        record(
-            path,
-            client.try_send_json_as("POST", path, authorization.as_deref(), &body),
-        );
+        let sent = Instant::now();
+        let reply = client.try_send_json_as("POST", path, authorization.as_deref(), &body);
+        record(path, reply, sent.elapsed());
     }
 }
 

@@ -19,12 +19,10 @@
 //! (`compatible_from`), and a build that finds a newer schema serves on only when that allows it.
 //! It never migrates down and never writes to a schema it may not use.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{is_busy, jitter, schema_is_behind, Backoff, Database, Error, Value};
+use super::{is_busy, jitter, schema_is_behind, time_left, Backoff, Database, Error, Value};
 
-/// How long a request waits for another request's migration of the same file to finish.
-const MIGRATION_WAIT: Duration = Duration::from_secs(20);
 /// The busy timeout every Spin connection to a file starts with (rusqlite's), restored after
 /// migrating.
 const BUSY_TIMEOUT_MS: u32 = 5000;
@@ -134,26 +132,19 @@ fn check(state: State, target: i64) -> Result<State, Error> {
 /// (a sign-up's Argon2 hash); anyone queued for a file's lock in SQLite's busy handler meanwhile
 /// gives up after its 5 s with "database is locked". So on a file an attempt that finds the file
 /// busy steps back at once, sleeps (which yields the host's thread) and reads the version
-/// again, for up to `MIGRATION_WAIT`. A libSQL server queues writers itself.
+/// again, for as long as the request's time for its database lasts (`super::DATABASE_TIME`).
+/// A libSQL server queues writers itself.
 pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Error> {
     let target = migrations.len() as i64;
-    // The clock is read only once the database was found busy: in a component every reading is
-    // a host call, and every write request comes through here.
-    let mut deadline = None;
     let mut backoff = Backoff::new();
     loop {
+        let left = time_left()?;
         match read_state(db)? {
             Some(state) if state.is_current_for(target) => return check(state, target),
             _ => {}
         }
         match migrate_without_waiting(db, migrations, target) {
-            Err(error)
-                if is_busy(&error)
-                    && Instant::now()
-                        < *deadline.get_or_insert_with(|| Instant::now() + MIGRATION_WAIT) =>
-            {
-                backoff.pause()
-            }
+            Err(error) if is_busy(&error) => backoff.pause(left),
             result => return result,
         }
     }
@@ -370,6 +361,8 @@ fn migrate_in_transaction(
                 .enumerate()
                 .skip(from as usize)
                 .try_for_each(|(step, migration)| {
+                    // A migration ends within its request's time too (`super::DATABASE_TIME`).
+                    time_left()?;
                     db.execute(migration.sql(), &[])
                         .map(drop)
                         .map_err(|cause| failed(step, from, target, &cause))
@@ -410,6 +403,8 @@ fn version_before_the_state_table(db: &impl Database, local_file: bool) -> Resul
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
     use crate::db::{Db, QueryResult};
 

@@ -8,6 +8,7 @@ pub mod migrate;
 #[cfg(any(test, feature = "rusqlite"))]
 mod native;
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 pub use spin_sdk::sqlite::{Error, QueryResult, Value};
@@ -68,21 +69,52 @@ pub fn ping(db: &impl Database, table: &str, migrations: &[Migration]) -> Result
     migrate::check_usable(db, migrations)
 }
 
-/// How long a statement waits for a server's lock, trying again after each [`Backoff`] pause: the
-/// busy handler a libSQL server runs only in part (its own wait ends with SQLITE_BUSY after
-/// about a second under a burst of writers). Longer than a file's 5 s: on two cores, 100
-/// sign-ups at once beside 32 other writers held sqld's lock from some of them for 5 to 8 s.
-const BUSY_WAIT: Duration = Duration::from_secs(15);
+/// The most time one request spends on its database: its statements, and its waits for a
+/// server's lock and for another request's migration, from its first statement on. Once it has
+/// passed, the request sends no further statement (a migration it is running is rolled back)
+/// and answers `503` with `Retry-After` ([`unavailable`]), so every answer comes within about
+/// this plus the one statement in flight. Each wait used to have a bound of its own (15 s per
+/// busy statement, 20 s for a migration), and nothing bounded their sum, the statements between
+/// them or a migration's own length: on Spin over libSQL, under 32 writers and a sign-up race
+/// on two cores, board's first migration took up to a second a statement, 17-25 s in all, and
+/// posts waited it out and then their own turn, with no answer after the test client's 30 s.
+/// 10 s: above the 5-8 s that such a burst held sqld's lock from some writers, and with a
+/// statement's longest (a frozen server's, cut at 8 s by `deploy/libsql-guard`) still within
+/// the tests' 20 s answer bound.
+const DATABASE_TIME: Duration = Duration::from_secs(10);
 /// The first pause before a busy statement or a look at another request's migration is tried
 /// again, and the longest one it doubles up to.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const LONGEST_PAUSE: Duration = Duration::from_millis(500);
 
-/// The pauses of one request that waits for a database: each twice the one before, up to
-/// [`LONGEST_PAUSE`], and each between half and all of that at random. Waiters that polled in
-/// step every 10 ms kept a libSQL server too busy to finish what they waited for: 100 sign-ups
-/// on a fresh server asked it thousands of times a second while one of them migrated and then
-/// while each inserted, and 91 of the 100 ran out of their 15 s (devhost, sqld 0.24.33).
+thread_local! {
+    /// When this request's [`DATABASE_TIME`] runs out, from its first statement. Spin gives a
+    /// WASIp2 component a fresh instance for every request, so a component's thread-local is
+    /// its request's, whatever connections it opens. (A host-target test has a thread, and so
+    /// a clock, of its own.)
+    static REQUEST_ENDS: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// What is left of the request's [`DATABASE_TIME`], starting its clock at the first call; the
+/// error its next statement gets instead of being sent once there is none.
+pub(crate) fn time_left() -> Result<Duration, Error> {
+    let now = Instant::now();
+    let ends = REQUEST_ENDS.get().unwrap_or(now + DATABASE_TIME);
+    REQUEST_ENDS.set(Some(ends));
+    ends.checked_duration_since(now)
+        .filter(|left| !left.is_zero())
+        .ok_or_else(|| Error::Io(SPENT.to_owned()))
+}
+
+/// The message of a statement not sent because its request's time for the database ran out;
+/// busy, as far as a client is concerned (`503` with `Retry-After`).
+const SPENT: &str = "database is locked: the request has spent its time for the database";
+
+/// The pauses of one wait for a database: each twice the one before, up to [`LONGEST_PAUSE`],
+/// and each between half and all of that at random. Waiters that polled in step every 10 ms
+/// kept a libSQL server too busy to finish what they waited for: 100 sign-ups on a fresh server
+/// asked it thousands of times a second while one of them migrated and then while each
+/// inserted, and 91 of the 100 ran out of their 15 s (devhost, sqld 0.24.33).
 pub(crate) struct Backoff {
     next: Duration,
 }
@@ -92,9 +124,10 @@ impl Backoff {
         Self { next: FIRST_PAUSE }
     }
 
-    /// Sleeps, which yields the host's thread.
-    pub(crate) fn pause(&mut self) {
-        std::thread::sleep(self.next / 2 + jitter(self.next / 2));
+    /// Sleeps for the next pause, never past the request's time (`left`); the sleep yields the
+    /// host's thread.
+    pub(crate) fn pause(&mut self, left: Duration) {
+        std::thread::sleep((self.next / 2 + jitter(self.next / 2)).min(left));
         self.next = (self.next * 2).min(LONGEST_PAUSE);
     }
 }
@@ -191,25 +224,18 @@ impl<D: Database> Database for Db<D> {
     /// Each statement of the services is one transaction of its own, so one that failed as
     /// missing schema or as busy did nothing, and is safe to send again.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
-        // Read the clock only once a statement was found busy: in a component every reading
-        // is a host call, and this runs for every statement.
-        let mut deadline = None;
         let mut backoff = Backoff::new();
         loop {
+            let left = time_left()?;
             match self.inner.execute(sql, params) {
                 Err(error) if schema_is_behind(&error) => {
                     migrate::migrate(&self.inner, self.migrations)?;
+                    time_left()?;
                     return self.inner.execute(sql, params);
                 }
                 // A libSQL server answers a write that finds another stream's transaction
                 // holding the lock with SQLITE_BUSY at once, where a file's busy handler waits.
-                Err(error) if self.waits_when_busy && is_busy(&error) => {
-                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + BUSY_WAIT);
-                    if Instant::now() >= deadline {
-                        return Err(error);
-                    }
-                    backoff.pause()
-                }
+                Err(error) if self.waits_when_busy && is_busy(&error) => backoff.pause(left),
                 result => return result,
             }
         }
@@ -240,7 +266,49 @@ pub(crate) fn is_busy(error: &Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::migrate::{is_too_new, migrate};
-    use super::{ping, Migration};
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    use super::{ping, Database, Db, Error, Migration, QueryResult, Value, REQUEST_ENDS};
+
+    /// A libSQL server whose write lock another stream holds for good: every statement is
+    /// answered busy at once. Counts what it was sent.
+    #[derive(Default)]
+    struct LockedServer {
+        sent: Cell<usize>,
+    }
+
+    impl Database for LockedServer {
+        fn execute(&self, _: &str, _: &[Value]) -> Result<QueryResult, Error> {
+            self.sent.set(self.sent.get() + 1);
+            Err(Error::Io("SQLITE_BUSY: database is locked".into()))
+        }
+    }
+
+    #[test]
+    fn a_request_spends_at_most_its_time_on_the_database_and_then_sends_nothing() {
+        let db = Db::for_reads(LockedServer::default(), &[]);
+        let time = Duration::from_millis(300);
+        let started = Instant::now();
+        // A request with 300 ms for its database, begun now.
+        REQUEST_ENDS.set(Some(started + time));
+        assert!(super::is_busy(&db.execute("INSERT 1", &[]).unwrap_err()));
+        let first = started.elapsed();
+        assert!(
+            (time..time * 2).contains(&first),
+            "the first statement waited {first:?}"
+        );
+        let sent = db.inner.sent.get();
+        assert!(sent > 1, "tried again while it waited: {sent}");
+
+        // The next statement of the same request, on another connection too, is refused at
+        // once, as busy (a 503 with Retry-After), and the server is not asked.
+        let other = Db::for_reads(LockedServer::default(), &[]);
+        let second = other.execute("SELECT 2", &[]).unwrap_err();
+        assert!(super::is_busy(&second), "{second:?}");
+        assert_eq!(other.inner.sent.get(), 0);
+        assert!(started.elapsed() < first + Duration::from_millis(50));
+    }
 
     #[test]
     fn ping_fails_until_the_table_exists() {
