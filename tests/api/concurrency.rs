@@ -4,10 +4,10 @@
 //!
 //! What else a client may see depends on the database, and is asserted as such. On a local
 //! file SQLite's busy handler absorbs the contention: no request is refused. A libSQL server
-//! (sqld 0.24.33) can hold its write lock past the 12 s a request may wait under contending
-//! writers (tursodatabase/libsql#1334, #510): there a request may be refused, with a 503
-//! problem+json and `Retry-After`, within the bound below, having written nothing; the same
-//! request sent again once the server has caught up gets the answer it would have had.
+//! (sqld 0.24.33) can hold its write lock past the 10 s a request may spend on its database
+//! under contending writers (tursodatabase/libsql#1334, #510): there a request may be refused,
+//! with a 503 problem+json and `Retry-After`, within `ANSWER_BOUND`, having written nothing;
+//! the same request sent again once the server has caught up gets the answer it would have had.
 
 use std::sync::atomic::Ordering;
 use std::thread;

@@ -1,7 +1,7 @@
 //! Idle connections to files, handed out again: opening a connection and parsing the schema
 //! was the largest cost of a small request. Spin opens a new one for every `open`; a
-//! connection comes back here, and leaves again, only if the next request could not tell it
-//! from a new one: in a fresh connection's state, on the file its path names now.
+//! connection comes back here only in a fresh connection's state, and leaves again only while
+//! its path still names the file it opened: the next request cannot tell it from a new one.
 
 use crate::bindings::fermyon::spin::sqlite::Error;
 use crate::runtime_config::Location;
@@ -53,7 +53,10 @@ impl Databases {
         let Backend::File(file) = &connection.backend else {
             return;
         };
-        if !(file.is_current() && file.is_clean()) {
+        // Whether it is still on its file is asked when it is handed out again (`acquire`),
+        // once per reuse.
+        let on_disk = matches!(self.location(&connection.label), Some(Location::File(_)));
+        if !(on_disk && file.is_clean()) {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
