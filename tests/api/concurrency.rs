@@ -2,12 +2,16 @@
 //! decides races, and the row counts match the 201s. Spin opens a connection per request, so
 //! these run the way production does on both hosts.
 //!
-//! What else a client may see depends on the database, and is asserted as such. On a local
-//! file SQLite's busy handler absorbs the contention: no request is refused. A libSQL server
-//! (sqld 0.24.33) can hold its write lock past the 10 s a request may spend on its database
-//! under contending writers (tursodatabase/libsql#1334, #510): there a request may be refused,
-//! with a 503 problem+json and `Retry-After`, within `ANSWER_BOUND`, having written nothing;
-//! the same request sent again once the server has caught up gets the answer it would have had.
+//! A request may spend 10 s on its database, whatever the backend (`service-kit/src/db`); past
+//! that it is refused, with a 503 problem+json and `Retry-After`, within `ANSWER_BOUND`, having
+//! written nothing, and the same request sent again once the database has caught up gets the
+//! answer it would have had. That is what is asserted, on every database. A libSQL server
+//! (sqld 0.24.33) holds its write lock from some writers for 5-8 s under contention
+//! (tursodatabase/libsql#1334, #510), so refusals are common there. On a local file SQLite's
+//! busy handler queues the writers, and a request is refused only at the tail of a queue that
+//! outlasts the 10 s: none on the machines of earlier runs; on a slower one, 1 to 16 of a
+//! round's 100 sign-ups on Spin and up to 5 on devhost, with the other app's 32 writers on the
+//! same two cores.
 
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -16,7 +20,6 @@ use std::time::{Duration, Instant};
 use e2e::client::{Client, Reply, ANSWER_BOUND};
 use e2e::host::RunningApp;
 use e2e::load::{self, StopFlag};
-use e2e::sqld::Backend;
 use e2e::wait::eventually;
 use serde_json::{json, Value};
 
@@ -24,11 +27,6 @@ const SAME_EMAIL_SIGN_UPS: usize = 100;
 const RACE_ROUNDS: usize = 5;
 const LOAD_CONCURRENCY: usize = 32;
 const LOAD_DURATION: Duration = Duration::from_secs(20);
-
-/// Whether this configuration's database may refuse a request under contention (see above).
-fn may_refuse_under_contention() -> bool {
-    Backend::detect() == Backend::Libsql
-}
 
 fn race_body(i: usize) -> Value {
     json!({ "email": "race@example.org", "name": format!("Racer {i}"), "password": "correct horse" })
@@ -42,9 +40,9 @@ fn race_for_one_email(app: &RunningApp) -> Vec<(Reply, Duration)> {
     })
 }
 
-/// What one race must show: one winner and 99 conflicts, or, where the database may refuse,
-/// at most one winner, the rest conflicts or refusals, and after them the same sign-up sent
-/// again is a conflict (or the winner, when none had won): one account, readable, either way.
+/// What one race must show: at most one winner, the rest conflicts or refusals, and after them
+/// the same sign-up sent again is a conflict (or the winner, when none had won): one account,
+/// readable, either way.
 fn assert_race_kept_its_guarantee(app: &RunningApp, round: usize, race: &[(Reply, Duration)]) {
     let statuses: Vec<u16> = race.iter().map(|(reply, _)| reply.status).collect();
     let count = |status| statuses.iter().filter(|s| **s == status).count();
@@ -56,15 +54,6 @@ fn assert_race_kept_its_guarantee(app: &RunningApp, round: usize, race: &[(Reply
         "an answer took {slowest:?}; {}",
         context()
     );
-    if !may_refuse_under_contention() {
-        assert_eq!(
-            (count(201), count(409)),
-            (1, SAME_EMAIL_SIGN_UPS - 1),
-            "{}",
-            context()
-        );
-        assert_no_lock_errors(app);
-    }
     assert!(count(201) <= 1, "{}", context());
     assert_eq!(
         count(201) + count(409) + refused,
@@ -155,7 +144,7 @@ fn hammer(
                 .other
                 .push(format!("{path}: answered after {took:?}")),
             Ok(reply) if reply.status == 201 => counts.created += 1,
-            Ok(reply) if may_refuse_under_contention() && reply.is_refusal() => counts.refused += 1,
+            Ok(reply) if reply.is_refusal() => counts.refused += 1,
             Ok(reply) => counts
                 .other
                 .push(format!("{path}: {} {}", reply.status, reply.text())),
@@ -170,7 +159,7 @@ fn hammer(
 struct Load {
     users: usize,
     posts: usize,
-    /// Refused with a 503 and `Retry-After` (on libSQL only; see above).
+    /// Refused with a 503 and `Retry-After` (see above).
     refused: usize,
     failures: Vec<String>,
 }
