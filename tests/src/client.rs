@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// The longest any answer may take under contention, a refusal included: a statement's 15 s
-/// busy wait (service-kit `db`) and the request around it.
+/// The longest any answer may take under contention, a refusal included: a request's 10 s on
+/// its database (service-kit `db`), the statement in flight when that runs out, and the
+/// request around it on a host whose cores are busy.
 pub const ANSWER_BOUND: Duration = Duration::from_secs(20);
 
 /// One answer: status, headers (lower-case names) and body.

@@ -19,9 +19,11 @@
 //! (`compatible_from`), and a build that finds a newer schema serves on only when that allows it.
 //! It never migrates down and never writes to a schema it may not use.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{is_busy, jitter, schema_is_behind, time_left, Backoff, Database, Error, Value};
+use super::{
+    is_busy, jitter, schema_is_behind, time_left, Backoff, Database, Error, Value, DATABASE_TIME,
+};
 
 /// The busy timeout every Spin connection to a file starts with (rusqlite's), restored after
 /// migrating.
@@ -78,7 +80,8 @@ pub struct State {
     /// libSQL server, which refuses it.
     pub local_file: bool,
     /// The oldest schema version whose builds may read and write it; `None` where only builds
-    /// from before the rule have migrated it, which said nothing.
+    /// from before the rule have migrated it, which said nothing. Past `version` while a build
+    /// is building the database from nothing (`build_step_by_step`).
     pub compatible_from: Option<i64>,
 }
 
@@ -139,11 +142,12 @@ pub fn migrate(db: &impl Database, migrations: &[Migration]) -> Result<State, Er
     let mut backoff = Backoff::new();
     loop {
         let left = time_left()?;
-        match read_state(db)? {
+        let found = read_state(db)?;
+        match found {
             Some(state) if state.is_current_for(target) => return check(state, target),
             _ => {}
         }
-        match migrate_without_waiting(db, migrations, target) {
+        match migrate_without_waiting(db, migrations, target, found) {
             Err(error) if is_busy(&error) => backoff.pause(left),
             result => return result,
         }
@@ -179,54 +183,78 @@ pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
             compatible_from: match compatible_from {
                 Value::Integer(oldest) => Some(*oldest),
                 Value::Null => None,
-                _ => return Err(unreadable(row)),
+                _ => return Err(unreadable()),
             },
         },
-        Some(_) => return Err(unreadable(row)),
+        Some(_) => return Err(unreadable()),
     };
-    let floor_fits = state
-        .compatible_from
-        .is_none_or(|oldest| (0..=state.version).contains(&oldest));
-    if state.version < 0 || !floor_fits {
-        return Err(unreadable(row));
+    // A floor past the version marks a database being built (see `build_step_by_step`).
+    if state.version < 0 || state.compatible_from.is_some_and(|oldest| oldest < 0) {
+        return Err(unreadable());
     }
     Ok(Some(state))
 }
 
 /// A state row that makes no sense (edited by hand, or written by something else): nothing can
 /// be decided from it, so no build migrates or writes until an operator repairs it.
-fn unreadable(row: Option<&[Value]>) -> Error {
-    Error::Io(format!(
-        "unreadable schema state: service_schema holds (version, local_file, \
-         compatible_from) = {row:?}; expected a version of 0 or more, and NULL or a version \
-         from 0 to it; nothing was migrated"
-    ))
+fn unreadable() -> Error {
+    Error::Io(
+        "unreadable schema state: service_schema's row holds (version, local_file, \
+         compatible_from) other than versions of 0 or more; nothing was migrated"
+            .to_owned(),
+    )
 }
 
-/// One attempt. Whether the database is a local file is asked the one way that sends a server
-/// nothing it refuses to act on: a server refuses the first setting, a file takes it. On a local
-/// file the attempt fails at once, rather than wait, when another connection holds the file.
+/// One attempt, from the state `found` a moment ago. Whether the database is a local file is
+/// asked the one way that sends a server nothing it refuses to act on: a server refuses the
+/// first setting, a file takes it; a state row that says "server" is taken at its word, which
+/// saves a server the round trip at each attempt. On a local file the attempt fails at once,
+/// rather than wait, when another connection holds the file.
 fn migrate_without_waiting(
     db: &impl Database,
     migrations: &[Migration],
     target: i64,
+    found: Option<State>,
 ) -> Result<State, Error> {
-    let local_file = db.execute("PRAGMA busy_timeout = 0", &[]).is_ok();
-    let result = claim_and_migrate(db, migrations, target, local_file);
+    let local_file = match found {
+        Some(state) if !state.local_file => false,
+        _ => db.execute("PRAGMA busy_timeout = 0", &[]).is_ok(),
+    };
+    // A state row of this rule's shape needs no table or column made for it.
+    let has_state_row = found.is_some_and(|state| state.compatible_from.is_some());
+    let result = claim_and_migrate(db, migrations, target, local_file, has_state_row);
     if local_file {
         db.execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"), &[])?;
     }
     result
 }
 
-/// How long a claim to migrate holds when its holder never finishes: a crashed process, or a
-/// database that crashed between the claim's commit and the migration's (the claim is its own
-/// statement, so it survives the crash). Every write waits that long for it, so it is short: a
-/// migration takes milliseconds, 70 ms for board's first post on Spin over libSQL here. 10 s
-/// held every post off for the whole of `crashes.rs`' five SIGKILL rounds on Spin once a kill
-/// landed inside board's migration. A holder slower than this is safe too: whoever claims next
-/// finds the version moved inside its own transaction and steps back.
-const CLAIM_SECONDS: f64 = 2.0;
+/// How long a claim to migrate holds at least, and so how long one left by a holder that never
+/// finishes holds writes off: a crashed process, or a database that crashed between the
+/// claim's commit and the migration's (the claim is its own statement, so it survives the
+/// crash). Short, as a migration takes milliseconds on a server that answers promptly: 70 ms
+/// for board's first post on Spin over libSQL here. 10 s held every post off for the whole of
+/// `crashes.rs`' five SIGKILL rounds on Spin once a kill landed inside board's migration.
+const CLAIM: Duration = Duration::from_secs(2);
+/// Round trips in one step of a migration: begin, check the version, the step, record it,
+/// commit.
+const ROUND_TRIPS_PER_STEP: f64 = 5.0;
+
+/// How long a claim holds, from the pace the server answers at (`round_trip`, in seconds):
+/// twice what a step takes at that pace, at least [`CLAIM`], and never past a request's time
+/// for its database, which its holder cannot outlive. A claim that lapsed under a live holder
+/// let the requests waiting for it claim with a write, which sqld queued behind the holder's
+/// transaction: on Spin under load, where each step took about 3 s, 45-67 claims a run waited
+/// 1.5-3.5 s there, and the slowest posts answered past 20 s. A holder slower than its claim
+/// is still safe: whoever claims next finds the version moved inside its own transaction and
+/// steps back.
+fn claim_term(round_trip: f64) -> Value {
+    let term = 2.0 * ROUND_TRIPS_PER_STEP * round_trip;
+    Value::Real(
+        term.max(CLAIM.as_secs_f64())
+            .min(DATABASE_TIME.as_secs_f64()),
+    )
+}
 /// The most a request waits before it tries to claim a server's migration.
 const CLAIM_JITTER: Duration = Duration::from_millis(250);
 
@@ -240,6 +268,7 @@ fn claim_and_migrate(
     migrations: &[Migration],
     target: i64,
     local_file: bool,
+    has_state_row: bool,
 ) -> Result<State, Error> {
     if local_file {
         // WAL lets readers carry on while a writer commits. The mode is stored in the file, so
@@ -252,56 +281,113 @@ fn claim_and_migrate(
         // server's write lock with its migration (see `claim_and_migrate`).
         std::thread::sleep(jitter(CLAIM_JITTER));
     }
+    let asked = Instant::now();
     if claimed_by_another(db)? {
         return Err(Error::Io(IN_PROGRESS.to_owned()));
     }
-    let legacy = version_before_the_state_table(db, local_file)?;
-    db.execute(STATE_TABLE, &[])?;
-    match db.execute(ADD_COMPATIBILITY, &[]) {
-        // Made by this rule, or by another request a moment ago.
-        Err(Error::Io(message)) if message.contains("duplicate column name") => {}
-        result => drop(result?),
+    let round_trip = asked.elapsed().as_secs_f64();
+    let mut legacy = 0;
+    if !has_state_row {
+        legacy = version_before_the_state_table(db, local_file)?;
+        db.execute(STATE_TABLE, &[])?;
+        match db.execute(ADD_COMPATIBILITY, &[]) {
+            // Made by this rule, or by another request a moment ago.
+            Err(Error::Io(message)) if message.contains("duplicate column name") => {}
+            result => drop(result?),
+        }
     }
     let claimed = db.execute(
         "INSERT INTO service_schema (id, version, local_file, claimed_until)
          VALUES (1, ?, ?, unixepoch('subsec') + ?)
          ON CONFLICT (id) DO UPDATE SET claimed_until = excluded.claimed_until
          WHERE (version < ? OR compatible_from IS NULL) AND claimed_until < unixepoch('subsec')
-         RETURNING version",
+         RETURNING version, coalesce(compatible_from > version, version = 0)",
         &[
             Value::Integer(legacy),
             Value::Integer(local_file.into()),
-            Value::Real(CLAIM_SECONDS),
+            claim_term(round_trip),
             Value::Integer(target),
         ],
     )?;
-    let Some(Value::Integer(current)) = claimed.rows.first().and_then(|row| row.values.first())
+    // Whether the database is being built: fresh, or with a floor past its version.
+    let Some([Value::Integer(current), Value::Integer(being_built)]) =
+        claimed.rows.first().map(|row| row.values.as_slice())
     else {
         return Err(Error::Io(IN_PROGRESS.to_owned()));
     };
     let current = *current;
-    // The claim lands on a schema behind this build, or on a row from before the rule. A newer
-    // schema can only be the latter: no build said a migration past this one broke it.
-    let state = State {
-        version: current.max(target),
-        local_file,
-        compatible_from: Some(if current <= target {
-            compatible_from(migrations)
-        } else {
-            0
-        }),
-    };
-    let migrated = migrate_in_transaction(db, migrations, current, state);
+    let migrated = migrate_from(db, migrations, current, *being_built != 0, local_file);
     match &migrated {
         // Let the next attempt, of this request or another, claim it at once.
         Err(_) => drop(db.execute("UPDATE service_schema SET claimed_until = 0", &[])),
-        Ok(()) if current < state.version => eprintln!(
+        Ok(state) if current < state.version => eprintln!(
             "schema migrated from version {current} to {}",
             state.version
         ),
-        Ok(()) => {}
+        Ok(_) => {}
     }
-    migrated.map(|()| state)
+    migrated
+}
+
+/// Migrates from `current`, under the claim. An upgrade of a database in use is one
+/// transaction, rolled back as a whole ([`migrate_in_transaction`]). A database `being_built`
+/// (with no schema yet, or whose building stopped part way) goes a step to a transaction, each
+/// committed with its version and its claim renewed ([`claim_term`]), so its build progresses
+/// across requests and each transaction is short. No build's data is at stake in it, so
+/// nothing is given up. All of a fresh database's steps in one transaction (19 statements for
+/// board's, each an HTTP round trip on libSQL) outlasted sqld's 5 s transaction timeout under
+/// load on Spin (a sign-up race beside 32 writers, two cores): a request whose claim had
+/// meanwhile lapsed queued a write, sqld rolled the migration back at step 8-11 of 15 to let it
+/// in, each new claimer met the same end, and posts waiting for it answered past 20 s in 3 of
+/// 8 runs. Until the last step, the state row's floor (`compatible_from`) is this build's
+/// version, past the database's own: that marks it as being built, reserved for builds that
+/// know all of it.
+fn migrate_from(
+    db: &impl Database,
+    migrations: &[Migration],
+    current: i64,
+    being_built: bool,
+    local_file: bool,
+) -> Result<State, Error> {
+    let target = migrations.len() as i64;
+    // The claim lands on a schema behind this build, or on a row from before the rule. A newer
+    // schema can only be the latter: no build said a migration past this one broke it.
+    let last = current.max(target);
+    let floor = if current <= target {
+        compatible_from(migrations)
+    } else {
+        0
+    };
+    let stride = if being_built { 1 } else { last - current };
+    let mut state = State {
+        version: current,
+        local_file,
+        compatible_from: None,
+    };
+    loop {
+        // At least one step on (none when the row only lacked its floor), at most to `last`.
+        let version = (state.version + stride.max(1)).min(last);
+        let done = version == last;
+        let next = State {
+            version,
+            local_file,
+            compatible_from: Some(if done { floor } else { target }),
+        };
+        let claim = if done { Claim::Release } else { Claim::Renew };
+        migrate_in_transaction(db, migrations, state.version, next, claim)?;
+        if done {
+            return Ok(next);
+        }
+        state = next;
+    }
+}
+
+/// What a migration's transaction does with its claim: releases it, or, with steps still to
+/// come, renews it for a step that takes as long as this one ([`claim_term`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Release,
+    Renew,
 }
 
 /// Whether another request holds the claim to migrate: asked with a read first, so that while
@@ -347,7 +433,9 @@ fn migrate_in_transaction(
     migrations: &[Migration],
     from: i64,
     state: State,
+    claim: Claim,
 ) -> Result<(), Error> {
+    let began = Instant::now();
     db.execute("BEGIN IMMEDIATE", &[])?;
     let applied = read_state(db)
         .and_then(|found| match found {
@@ -360,6 +448,7 @@ fn migrate_in_transaction(
                 .iter()
                 .enumerate()
                 .skip(from as usize)
+                .take((state.version - from) as usize)
                 .try_for_each(|(step, migration)| {
                     // A migration ends within its request's time too (`super::DATABASE_TIME`).
                     time_left()?;
@@ -369,12 +458,18 @@ fn migrate_in_transaction(
                 })
         })
         .and_then(|()| {
+            let renewed = match claim {
+                Claim::Release => Value::Null,
+                // Three round trips so far: begin, the version, the step.
+                Claim::Renew => claim_term(began.elapsed().as_secs_f64() / 3.0),
+            };
             db.execute(
-                "UPDATE service_schema
-                 SET version = ?, local_file = ?, claimed_until = 0, compatible_from = ?",
+                "UPDATE service_schema SET version = ?, local_file = ?,
+                 claimed_until = coalesce(unixepoch('subsec') + ?, 0), compatible_from = ?",
                 &[
                     Value::Integer(state.version),
                     Value::Integer(state.local_file.into()),
+                    renewed,
                     Value::Integer(state.compatible_from.unwrap_or_default()),
                 ],
             )
@@ -591,7 +686,7 @@ mod tests {
         )
         .unwrap();
         assert!(is_busy(
-            &migrate_without_waiting(&db, MIGRATIONS, 2).unwrap_err()
+            &migrate_without_waiting(&db, MIGRATIONS, 2, read_state(&db).unwrap()).unwrap_err()
         ));
         assert_eq!(version(&db), 0);
         db.execute_batch("UPDATE service_schema SET claimed_until = 0")
@@ -600,31 +695,141 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_migration_leaves_the_schema_as_it_was() {
+    fn a_failing_step_of_an_upgrade_leaves_the_schema_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
+        migrate(&open(&dir), &MIGRATIONS[..1]).unwrap();
         let broken = [
             MIGRATIONS[0],
-            Migration::Expand("CREATE TABLE oops ("),
             MIGRATIONS[1],
+            Migration::Expand("CREATE TABLE oops ("),
         ];
         let error = migrate(&open(&dir), &broken).unwrap_err();
         assert!(is_failed(&error), "{error:?}");
         let Error::Io(message) = &error else {
             unreachable!()
         };
-        assert!(message.contains("step 2 of 3"), "{message}");
+        assert!(message.contains("step 3 of 3"), "{message}");
         let db = open(&dir);
-        assert_eq!(version(&db), 0);
-        let tables: i64 = db
+        assert_eq!(version(&db), 1);
+        let index: i64 = db
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name != 'service_schema'",
+                "SELECT count(*) FROM sqlite_master WHERE name = 'notes_body'",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 0);
+        assert_eq!(
+            index, 0,
+            "the step before the failing one was rolled back too"
+        );
         // Unclaimed again: the next attempt may migrate at once.
+        let started = Instant::now();
         migrate(&db, MIGRATIONS).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    /// A server that fails one statement once, as sqld fails a transaction it timed out.
+    struct TimesOutOnce {
+        db: rusqlite::Connection,
+        sql: &'static str,
+        failed: std::cell::Cell<bool>,
+    }
+
+    impl Database for TimesOutOnce {
+        fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+            if sql == self.sql && !self.failed.replace(true) {
+                return Err(Error::Io(
+                    "TRANSACTION_TIMEOUT: Transaction timed out".into(),
+                ));
+            }
+            Database::execute(&self.db, sql, params)
+        }
+    }
+
+    #[test]
+    fn a_fresh_database_keeps_each_step_it_was_built_with_and_the_next_attempt_goes_on_from_there()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let server = TimesOutOnce {
+            db: open(&dir),
+            sql: NEXT[2].sql(),
+            failed: Default::default(),
+        };
+        assert!(is_failed(&migrate(&server, NEXT).unwrap_err()));
+        // Built up to the failing step, marked as being built by a build of 3 steps.
+        let state = read_state(&open(&dir)).unwrap().unwrap();
+        assert_eq!((state.version, state.compatible_from), (2, Some(3)));
+        open(&dir)
+            .execute_batch("INSERT INTO notes (body) VALUES ('written meanwhile')")
+            .unwrap();
+        let started = Instant::now();
+        let state = migrate(&server, NEXT).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "claim released");
+        assert_eq!((state.version, state.compatible_from), (3, Some(0)));
+        assert_eq!(read_state(&open(&dir)).unwrap(), Some(state));
+        let kept: String = open(&dir)
+            .query_row("SELECT body FROM notes", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(
+            kept, "written meanwhile",
+            "the steps before were not run again"
+        );
+    }
+
+    /// A server whose migration steps each take `step`, and which notes, as each step
+    /// begins, how much longer the claim holds.
+    struct SlowSteps {
+        db: rusqlite::Connection,
+        step: Duration,
+        claim_left: std::cell::RefCell<Vec<f64>>,
+    }
+
+    impl Database for SlowSteps {
+        fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+            if NEXT.iter().any(|migration| migration.sql() == sql) {
+                let left: f64 = self
+                    .db
+                    .query_row(
+                        "SELECT claimed_until - unixepoch('subsec') FROM service_schema",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .unwrap();
+                self.claim_left.borrow_mut().push(left);
+                std::thread::sleep(self.step);
+            }
+            Database::execute(&self.db, sql, params)
+        }
+    }
+
+    #[test]
+    fn a_claim_is_renewed_at_each_step_for_twice_the_time_the_last_step_took() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = SlowSteps {
+            db: open(&dir),
+            step: Duration::from_millis(1500),
+            claim_left: Default::default(),
+        };
+        migrate(&server, NEXT).unwrap();
+        let claim_left = server.claim_left.into_inner();
+        assert_eq!(claim_left.len(), 3);
+        // The first step runs under the claim's least term; the next ones under a renewal for
+        // twice a step of 1.5 s and its round trips.
+        assert!(
+            claim_left[0] > 1.5 && claim_left[0] <= 2.0,
+            "{claim_left:?}"
+        );
+        for left in &claim_left[1..] {
+            assert!(
+                (4.5..=DATABASE_TIME.as_secs_f64()).contains(left),
+                "{claim_left:?}"
+            );
+        }
+        let longest = claim_term(20.0);
+        assert!(
+            matches!(longest, Value::Real(term) if term == 10.0),
+            "{longest:?}"
+        );
     }
 
     #[test]
@@ -636,7 +841,8 @@ mod tests {
         db.execute_batch(STATE_TABLE).unwrap();
         db.execute_batch(&format!(
             "INSERT INTO service_schema (id, version, local_file, claimed_until)
-             VALUES (1, 0, 1, unixepoch('subsec') + {CLAIM_SECONDS})"
+             VALUES (1, 0, 1, unixepoch('subsec') + {})",
+            CLAIM.as_secs_f64()
         ))
         .unwrap();
         let started = Instant::now();
@@ -652,7 +858,7 @@ mod tests {
         let db = open(&dir);
         let state = migrate(&db, MIGRATIONS).unwrap();
         // It claimed when the version was 0; the first holder finished before its transaction.
-        let error = migrate_in_transaction(&db, MIGRATIONS, 0, state).unwrap_err();
+        let error = migrate_in_transaction(&db, MIGRATIONS, 0, state, Claim::Release).unwrap_err();
         assert!(is_busy(&error), "{error:?}");
         assert_eq!(read_state(&db).unwrap(), Some(state));
     }
@@ -768,7 +974,7 @@ mod tests {
             ("'seven'", "0"),
             ("2", "'soon'"),
             ("-1", "NULL"),
-            ("1", "2"),
+            ("1", "-1"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let db = open(&dir);

@@ -81,7 +81,7 @@ pub fn ping(db: &impl Database, table: &str, migrations: &[Migration]) -> Result
 /// 10 s: above the 5-8 s that such a burst held sqld's lock from some writers, and with a
 /// statement's longest (a frozen server's, cut at 8 s by `deploy/libsql-guard`) still within
 /// the tests' 20 s answer bound.
-const DATABASE_TIME: Duration = Duration::from_secs(10);
+pub(crate) const DATABASE_TIME: Duration = Duration::from_secs(10);
 /// The first pause before a busy statement or a look at another request's migration is tried
 /// again, and the longest one it doubles up to.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
