@@ -111,11 +111,12 @@ fn writes_acknowledged_before_a_sigkill_survive_it_and_the_databases_stay_sound(
         }
         recover(&mut app);
         for label in LABELS {
-            assert_eq!(
-                app.store(label).integrity_check(),
-                "ok",
-                "round {round}: {label}"
-            );
+            // A kill before the first write to a label's database leaves none to check (on a
+            // slow machine, board's in round 0); whatever was acknowledged is read back below.
+            let store = app.store(label);
+            if store.exists() {
+                assert_eq!(store.integrity_check(), "ok", "round {round}: {label}");
+            }
         }
         let acked = acked.lock().unwrap();
         app.client

@@ -98,6 +98,10 @@ fn file_rows(path: &Path, sql: &str, param: Option<i64>) -> Option<Vec<Vec<Strin
     }
     let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    // An operator's tool waits for a host that is still writing, as SQLite's shell would.
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     let mut statement = connection.prepare(sql).ok()?;
     let columns = statement.column_count();
     let params: Vec<i64> = param.into_iter().collect();
