@@ -81,7 +81,7 @@ pub struct State {
     pub local_file: bool,
     /// The oldest schema version whose builds may read and write it; `None` where only builds
     /// from before the rule have migrated it, which said nothing. Past `version` while a build
-    /// is building the database from nothing (`build_step_by_step`).
+    /// is building the database from nothing (`migrate_from`).
     pub compatible_from: Option<i64>,
 }
 
@@ -188,7 +188,7 @@ pub fn read_state(db: &impl Database) -> Result<Option<State>, Error> {
         },
         Some(_) => return Err(unreadable()),
     };
-    // A floor past the version marks a database being built (see `build_step_by_step`).
+    // A floor past the version marks a database being built (see `migrate_from`).
     if state.version < 0 || state.compatible_from.is_some_and(|oldest| oldest < 0) {
         return Err(unreadable());
     }
@@ -384,7 +384,7 @@ fn migrate_from(
 
 /// What a migration's transaction does with its claim: releases it, or, with steps still to
 /// come, renews it for a step that takes as long as this one ([`claim_term`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Claim {
     Release,
     Renew,
