@@ -299,7 +299,7 @@ fn claim_and_migrate(
         // again now there is one. A claim written while the claimer's first step holds the
         // write lock queues behind it, and sqld then held the next step's `BEGIN IMMEDIATE`
         // until that claim gave up, 2-7 s later: two replicas' first requests outlasted their
-        // time for the database in 2 of 5 runs (devhost, two cores kept busy), 0 of 6 since.
+        // time for the database in 2 of 5 runs (devhost, two cores kept busy), 0 of 13 since.
         if claimed_by_another(db)? {
             return Err(Error::Io(IN_PROGRESS.to_owned()));
         }
@@ -351,9 +351,10 @@ fn claim_and_migrate(
 /// 8 runs. Until the last step, the state row's floor (`compatible_from`) is this build's
 /// version, past the database's own: that marks it as being built, reserved for builds that
 /// know all of it. A file has no transaction timeout, and its host's crash is a crash of every
-/// request on it: built a step to a transaction, a kill inside the build left a claim renewed
-/// by its last step, and in a clean-clone run every round of the crash test's kills on devhost
-/// started under the round before's claim, so board's first post never got through.
+/// request on it: built a step to a transaction, a kill inside the build leaves a claim its
+/// last step renewed, and the crash test's next round on devhost (650-1400 ms) can start and
+/// end under it; no post got through its five rounds in a clean-clone run and in 2 of 4 runs
+/// under load.
 fn migrate_from(
     db: &impl Database,
     migrations: &[Migration],
