@@ -7,33 +7,33 @@
 //! and each loads the system's whole trust store; devhost builds one client per label, on first
 //! use, and keeps it, so the trust store is read once. The HTTP connections are each `open`'s
 //! own on both hosts: the crate makes an HTTP client per `connect`, so each `open` connects
-//! afresh (2,751 TCP connections for 12,153 requests in one run of the frozen-server test) and
-//! has a stream of its own on the server, and one request's transaction is never another's. And
-//! a statement does not wait for a frozen server: the client sets no deadline, and under Spin a
-//! frozen server holds a request for as long as it stays frozen.
+//! afresh and has a stream of its own on the server, and one request's transaction is never
+//! another's. And a statement does not wait for a frozen server: the client sets no deadline,
+//! so devhost applies in-process the rule of the guard every other way of running this app puts
+//! in front of a server (`deploy/libsql-guard/haproxy.cfg`), with the guard's figures.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
 
 use crate::bindings::fermyon::spin::sqlite::{Error, QueryResult, RowResult, Value};
 
-/// How long a statement runs before devhost asks whether the server is alive at all. This
-/// app's statements take milliseconds; one still waiting after this is behind a lock, or its
-/// server is frozen. Asked by `GET /health` on a connection of its own, the answer comes in
-/// time for the service's `503` within 2 s.
-const PATIENCE: Duration = Duration::from_millis(1000);
+/// How often devhost asks a server for its `GET /health`, on a connection of its own, while
+/// the label is in use: the guard's `inter`.
+const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// How long `GET /health` may take to prove the server alive: a live server answers it in
 /// microseconds, but on a machine whose cores a burst of sign-ups holds, 300 ms was seen to be
-/// too little.
+/// too little. The guard's `timeout check`.
 const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
 /// The longest a statement may wait on a server that keeps answering its health check: past
 /// sqld's 5 s transaction timeout, after which it takes the write lock back from a transaction
 /// whose client went away. Giving up sooner abandons the statement, and an abandoned write's
 /// cursor holds the lock in turn: under a burst of writers one abandoned statement led to the
-/// next. Waiting much longer let a first use under a burst stall past a client's patience.
+/// next. Waiting much longer let a first use under a burst stall past a client's patience. The
+/// guard's `timeout server`.
 const STATEMENT_DEADLINE: Duration = Duration::from_secs(8);
 
 /// One label's server and the client devhost keeps for it.
@@ -43,25 +43,28 @@ pub struct Server {
     client: OnceLock<libsql::Database>,
     /// Where its `GET /health` goes: `host:port` of an `http://` url (an `https://` server is
     /// waited for, up to the deadline).
-    health: Option<Arc<str>>,
+    authority: Option<String>,
+    /// Whether the server answered its last health check, watched from the label's first use.
+    up: OnceLock<Option<watch::Receiver<bool>>>,
 }
 
-/// A guest's connection: its own stream on the server, and how to ask if the server lives.
+/// A guest's connection: its own stream on the server, and whether the server lives.
 pub struct Connection {
     inner: libsql::Connection,
-    health: Option<Arc<str>>,
+    up: Option<watch::Receiver<bool>>,
 }
 
 impl Server {
     pub fn new(url: String, token: String) -> Self {
-        let health = url
+        let authority = url
             .strip_prefix("http://")
-            .map(|rest| rest.split('/').next().unwrap_or(rest).into());
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned());
         Self {
             url,
             token,
             client: OnceLock::new(),
-            health,
+            authority,
+            up: OnceLock::new(),
         }
     }
 
@@ -79,9 +82,12 @@ impl Server {
                 self.client.get_or_init(|| built)
             }
         };
+        let up = self
+            .up
+            .get_or_init(|| self.authority.clone().map(watch_health));
         Ok(Connection {
             inner: client.connect().map_err(|_| Error::InvalidConnection)?,
-            health: self.health.clone(),
+            up: up.clone(),
         })
     }
 }
@@ -93,42 +99,64 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Runs one statement on the server: given up when the server, asked after each [`PATIENCE`]
-/// the statement waits, is found frozen; else within [`STATEMENT_DEADLINE`].
+/// Runs one statement on the server, as the guard bounds it: given up at once when the server
+/// is found down (refused without being sent while it is), else within [`STATEMENT_DEADLINE`].
+///
+/// Bounding the whole statement, and not each connection as the guard does, also covers a wait
+/// no connection holds: under load, a statement sent while the guard had a frozen server down
+/// went on waiting inside the crate after the thaw, with every connection answered or closed.
 pub async fn execute(
     connection: &Connection,
     sql: &str,
     parameters: Vec<Value>,
 ) -> Result<QueryResult, Error> {
     let parameters: Vec<libsql::Value> = parameters.into_iter().map(to_libsql).collect();
-    let (inner, health, sql) = (
+    let (inner, up, sql) = (
         connection.inner.clone(),
-        connection.health.clone(),
+        connection.up.clone(),
         sql.to_owned(),
     );
     on_io_threads(async move {
-        let query = query(&inner, &sql, parameters);
-        tokio::pin!(query);
-        let started = tokio::time::Instant::now();
-        loop {
-            if let Ok(result) = tokio::time::timeout(PATIENCE, &mut query).await {
-                return result;
-            }
-            if started.elapsed() >= STATEMENT_DEADLINE {
-                return Err(Error::Io(format!(
-                    "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
-                )));
-            }
-            if let Some(health) = &health {
-                if !answers_health(health).await {
-                    return Err(Error::Io(
-                        "the libSQL server does not answer its health check".to_owned(),
-                    ));
-                }
-            }
+        tokio::select! {
+            biased;
+            () = found_down(up) => Err(Error::Io(
+                "the libSQL server does not answer its health check".to_owned(),
+            )),
+            result = query(&inner, &sql, parameters) => result,
+            () = tokio::time::sleep(STATEMENT_DEADLINE) => Err(Error::Io(format!(
+                "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
+            ))),
         }
     })
     .await
+}
+
+/// Resolves when the server is found down, at once if it is now; never for a server devhost
+/// cannot ask.
+async fn found_down(up: Option<watch::Receiver<bool>>) {
+    if let Some(mut up) = up {
+        if up.wait_for(|up| !up).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
+/// Asks the server at `authority` for its health every [`CHECK_INTERVAL`] while a connection
+/// or its label can still read the answer: down at the first check that fails, up again at the
+/// first that passes, as the guard's `fall 1` and `rise 1`.
+fn watch_health(authority: String) -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(true);
+    io_runtime().spawn(async move {
+        let mut interval = tokio::time::interval(CHECK_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !sender.is_closed() {
+            interval.tick().await;
+            let answered = answers_health(&authority).await;
+            sender.send_if_modified(|up| std::mem::replace(up, answered) != answered);
+        }
+    });
+    receiver
 }
 
 /// Whether the server at `authority` answers `GET /health` with `200` within [`HEALTH_TIMEOUT`].
