@@ -12,12 +12,13 @@
 //! so devhost applies in-process the rule of the guard every other way of running this app puts
 //! in front of a server (`deploy/libsql-guard/haproxy.cfg`), with the guard's figures.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::bindings::fermyon::spin::sqlite::{Error, QueryResult, RowResult, Value};
 
@@ -44,14 +45,14 @@ pub struct Server {
     /// Where its `GET /health` goes: `host:port` of an `http://` url (an `https://` server is
     /// waited for, up to the deadline).
     authority: Option<String>,
-    /// Whether the server answered its last health check, watched from the label's first use.
-    up: OnceLock<Option<watch::Receiver<bool>>>,
+    /// Whether the server lives, watched from the label's first use.
+    health: OnceLock<Option<Arc<Health>>>,
 }
 
 /// A guest's connection: its own stream on the server, and whether the server lives.
 pub struct Connection {
     inner: libsql::Connection,
-    up: Option<watch::Receiver<bool>>,
+    health: Option<Arc<Health>>,
 }
 
 impl Server {
@@ -64,7 +65,7 @@ impl Server {
             token,
             client: OnceLock::new(),
             authority,
-            up: OnceLock::new(),
+            health: OnceLock::new(),
         }
     }
 
@@ -82,12 +83,12 @@ impl Server {
                 self.client.get_or_init(|| built)
             }
         };
-        let up = self
-            .up
-            .get_or_init(|| self.authority.clone().map(watch_health));
+        let health = self
+            .health
+            .get_or_init(|| self.authority.clone().map(Health::watch));
         Ok(Connection {
             inner: client.connect().map_err(|_| Error::InvalidConnection)?,
-            up: up.clone(),
+            health: health.clone(),
         })
     }
 }
@@ -99,8 +100,8 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// Runs one statement on the server, as the guard bounds it: given up at once when the server
-/// is found down (refused without being sent while it is), else within [`STATEMENT_DEADLINE`].
+/// Runs one statement on the server, as the guard bounds it: refused unsent while the server is
+/// down, given up at once when it is found down, else within [`STATEMENT_DEADLINE`].
 ///
 /// Bounding the whole statement, and not each connection as the guard does, also covers a wait
 /// no connection holds: under load, a statement sent while the guard had a frozen server down
@@ -111,17 +112,25 @@ pub async fn execute(
     parameters: Vec<Value>,
 ) -> Result<QueryResult, Error> {
     let parameters: Vec<libsql::Value> = parameters.into_iter().map(to_libsql).collect();
-    let (inner, up, sql) = (
+    let (inner, health, sql) = (
         connection.inner.clone(),
-        connection.up.clone(),
+        connection.health.clone(),
         sql.to_owned(),
     );
     on_io_threads(async move {
+        let down = || {
+            Err(Error::Io(
+                "the libSQL server does not answer its health check".into(),
+            ))
+        };
+        if let Some(health) = &health {
+            if !health.up_now().await {
+                return down();
+            }
+        }
         tokio::select! {
             biased;
-            () = found_down(up) => Err(Error::Io(
-                "the libSQL server does not answer its health check".to_owned(),
-            )),
+            () = found_down(health) => down(),
             result = query(&inner, &sql, parameters) => result,
             () = tokio::time::sleep(STATEMENT_DEADLINE) => Err(Error::Io(format!(
                 "the libSQL server did not answer within {STATEMENT_DEADLINE:?}"
@@ -131,32 +140,83 @@ pub async fn execute(
     .await
 }
 
-/// Resolves when the server is found down, at once if it is now; never for a server devhost
-/// cannot ask.
-async fn found_down(up: Option<watch::Receiver<bool>>) {
-    if let Some(mut up) = up {
-        if up.wait_for(|up| !up).await.is_ok() {
-            return;
-        }
+/// Resolves when the server is found down; never for a server devhost cannot ask.
+async fn found_down(health: Option<Arc<Health>>) {
+    match health {
+        Some(health) => health.found_down().await,
+        None => std::future::pending().await,
     }
-    std::future::pending().await
 }
 
-/// Asks the server at `authority` for its health every [`CHECK_INTERVAL`] while a connection
-/// or its label can still read the answer: down at the first check that fails, up again at the
-/// first that passes, as the guard's `fall 1` and `rise 1`.
-fn watch_health(authority: String) -> watch::Receiver<bool> {
-    let (sender, receiver) = watch::channel(true);
-    io_runtime().spawn(async move {
-        let mut interval = tokio::time::interval(CHECK_INTERVAL);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !sender.is_closed() {
-            interval.tick().await;
-            let answered = answers_health(&authority).await;
-            sender.send_if_modified(|up| std::mem::replace(up, answered) != answered);
-        }
-    });
-    receiver
+/// Whether one server answers its health check, as last asked.
+struct Health {
+    authority: String,
+    last: watch::Sender<Check>,
+}
+
+/// A health check's answer, and when it was asked.
+#[derive(Clone, Copy)]
+struct Check {
+    up: bool,
+    asked: Instant,
+}
+
+impl Health {
+    /// Asks the server at `authority` for its health every [`CHECK_INTERVAL`] for as long as
+    /// its label or a connection is there to use the answer: down at the first check that
+    /// fails, up again at the first that passes, as the guard's `fall 1` and `rise 1`.
+    fn watch(authority: String) -> Arc<Self> {
+        let health = Arc::new(Self {
+            authority,
+            last: watch::Sender::new(Check {
+                up: true,
+                asked: Instant::now(),
+            }),
+        });
+        let watched = Arc::downgrade(&health);
+        io_runtime().spawn(async move {
+            let mut interval = tokio::time::interval(CHECK_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(health) = watched.upgrade() else {
+                    return;
+                };
+                health.check().await;
+            }
+        });
+        health
+    }
+
+    /// Whether a statement may be sent now: the server was up at the last check, or answers
+    /// one asked now. Without this, a server back from a restart or a thaw, which the guard
+    /// passes again, was refused until the next periodic check, up to 250 ms on.
+    async fn up_now(&self) -> bool {
+        self.last.borrow().up || self.check().await
+    }
+
+    /// Resolves when the server is found down.
+    async fn found_down(&self) {
+        // The sender lives as long as `self`, so the wait ends only with a check that failed.
+        let _ = self.last.subscribe().wait_for(|last| !last.up).await;
+    }
+
+    /// Asks now, and keeps the answer unless a check asked later has answered first: a check
+    /// asked while the server was down, answered after one asked once it was back, would mark
+    /// it down again and give up statements sent in between.
+    async fn check(&self) -> bool {
+        let asked = Instant::now();
+        let up = answers_health(&self.authority).await;
+        self.last.send_if_modified(|last| {
+            let newer = asked > last.asked;
+            let changed = newer && last.up != up;
+            if newer {
+                *last = Check { up, asked };
+            }
+            changed
+        });
+        up
+    }
 }
 
 /// Whether the server at `authority` answers `GET /health` with `200` within [`HEALTH_TIMEOUT`].
