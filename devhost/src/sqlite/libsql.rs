@@ -155,7 +155,6 @@ struct Health {
 }
 
 /// A health check's answer, and when it was asked.
-#[derive(Clone, Copy)]
 struct Check {
     up: bool,
     asked: Instant,
