@@ -79,7 +79,7 @@ export HOST_CRATES
 
 devhost: toolchain
 	@[ -e $(DEVHOST) ] || \
-		echo "First build of devhost (wasmtime, natively) and the unit tests: about 10 minutes on 2 cores; later builds take seconds."
+		echo "First build of devhost (wasmtime, natively) and the tests: about 11 minutes on 2 cores; later builds take seconds."
 	cargo test --profile host $(HOST_CRATES) --no-run
 
 ## Serve the whole app on 127.0.0.1:3000 (one process, board reaches user by chaining);
